@@ -1,0 +1,7 @@
+// Registry of subcommands: each module exports `register(program)`.
+import type { Command } from 'commander';
+import { register as selfCheck } from './self-check.js';
+
+export function registerCommands(program: Command): void {
+  selfCheck(program);
+}
