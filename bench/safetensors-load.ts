@@ -14,7 +14,7 @@ import {
   type SafetensorsDtype,
 } from '../src/io/safetensors.js';
 
-const USAGE = `usage: node dist/bench/safetensors-load.js [--dtype F32|F16|BF16] [--layers N] [--chunk-mib N]
+const USAGE = `usage: node dist/bench/safetensors-load.js [--dtype F32|F16|BF16] [--layers N] [--chunk-mib N] [--concurrency N]
                                            [--dir DIR] [--drop-caches]`;
 
 /** gpt2-xl as stored on the hub: n_embd 1600, 48 layers, vocab 50257, ctx 1024, causal-mask buffers included. */
@@ -107,6 +107,7 @@ export async function run(args: string[]): Promise<void> {
       dtype: { type: 'string', default: 'F32' },
       layers: { type: 'string', default: '48' },
       'chunk-mib': { type: 'string', default: '8' },
+      concurrency: { type: 'string', default: '2' },
       dir: { type: 'string' },
       'drop-caches': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -119,6 +120,7 @@ export async function run(args: string[]): Promise<void> {
   const elemBytes = dtype === 'F32' ? 4 : 2;
   const layers = Number(values.layers);
   const chunkBytes = Number(values['chunk-mib']) * 1024 * 1024;
+  const concurrency = Number(values.concurrency);
 
   const entries = gpt2Tensors(layers).map((t) => ({ ...t, dtype }));
   const numel = entries.reduce((s, e) => s + e.shape.reduce((a, b) => a * b, 1), 0);
@@ -148,7 +150,7 @@ export async function run(args: string[]): Promise<void> {
       const a = new Float32Array(info.numel);
       arrays.set(name, a);
       return a;
-    }, { chunkBytes }); // prettier-ignore
+    }, { chunkBytes, concurrency }); // prettier-ignore
     const seconds = (performance.now() - t) / 1000;
     const peak = rssBytes();
 

@@ -1,0 +1,108 @@
+/* Internal interface of the gptkit native addon: the thread pool, CPU dispatch and the kernels.
+ * Plain C11, no N-API here (binding.c is the only file that talks to Node). */
+#ifndef GPTKIT_H
+#define GPTKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define GPTKIT_X86 1
+#define GPTKIT_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
+#define GPTKIT_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define GPTKIT_X86 0
+#endif
+
+#define GPTKIT_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* ---- CPU features (cpu.c) ---- */
+enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+/* Best instruction set this CPU supports; GPTKIT_ISA=portable|avx2|avx512 caps it (for tests). */
+int cpu_isa(void);
+const char *cpu_isa_name(int isa);
+
+/* ---- Thread pool (pool.c) ---- */
+/* A parallel region: fn runs once per thread with tid in [0, nthreads); the caller is tid 0. */
+typedef void (*pool_fn)(void *ctx, int tid, int nthreads);
+int pool_threads(void);
+void pool_set_threads(int n);
+/* Runs fn on min(want, pool_threads()) threads and returns when all have finished.
+ * want <= 1 (or a pool busy with another caller) runs fn(ctx, 0, 1) inline. */
+void pool_run(int want, pool_fn fn, void *ctx);
+/* Even split of [0, n) into parts: the range of part `i` (used by every kernel to partition rows). */
+GPTKIT_ALWAYS_INLINE void split_range(int64_t n, int parts, int i, int64_t *lo, int64_t *hi) {
+  *lo = n * i / parts;
+  *hi = n * (i + 1) / parts;
+}
+/* Threads worth using for `work` units when one thread should get at least `grain` of them. */
+int threads_for(double work, double grain);
+
+/* ---- GEMM (gemm.c) ---- */
+typedef struct {
+  int64_t batch, M, N, K;
+  const float *a;
+  int64_t a_rs, a_cs, a_bs; /* A[b](i,p) = a[b*a_bs + i*a_rs + p*a_cs] */
+  const float *b;
+  int64_t b_rs, b_cs, b_bs; /* B[b](p,j) = b[b*b_bs + p*b_rs + j*b_cs] */
+  float *c;
+  int64_t c_rs, c_bs; /* C[b](i,j) = c[b*c_bs + i*c_rs + j] */
+  float alpha;
+  int beta; /* 0: overwrite C, 1: accumulate */
+} gemm_args;
+
+/* C = alpha*A@B + beta*C over the batch, on up to `threads` pool threads. */
+void gemm(const gemm_args *g, int threads);
+/* One non-batched GEMM on the calling thread only (attention uses it from inside a parallel region). */
+void gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
+                 int64_t b_rs, int64_t b_cs, float *c, int64_t c_rs, float alpha, int beta);
+
+/* Micro-kernel table (gemm_kernels.c): C[mr x nr] (row stride ldc) = alpha * Ap @ Bp + beta * C,
+ * with Ap packed as k columns of mr floats and Bp as k rows of nr floats (GotoBLAS/BLIS panel layout). */
+typedef void (*gemm_ukernel_fn)(int64_t k, const float *ap, const float *bp, float *c, int64_t ldc, float alpha,
+                                int beta);
+typedef struct {
+  int mr, nr;
+  gemm_ukernel_fn kernel;
+  const char *name;
+} gemm_ukernel;
+const gemm_ukernel *gemm_select_ukernel(int isa);
+
+/* ---- Fused row kernels (fused.c) ---- */
+void softmax_forward(const float *x, float *y, int64_t rows, int64_t cols);
+void softmax_backward(const float *y, const float *dy, float *dx, int64_t rows, int64_t cols);
+void layernorm_forward(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd,
+                       int64_t rows, int64_t cols, float eps);
+void layernorm_backward(const float *dy, const float *x, const float *w, const float *mean, const float *rstd,
+                        float *dx, float *dw, float *db, int64_t rows, int64_t cols);
+void gelu_forward(const float *x, float *y, int64_t n);
+void gelu_backward(const float *x, const float *dy, float *dx, int64_t n);
+void cross_entropy_forward(const float *logits, const int32_t *targets, float *loss, float *lse, int64_t rows,
+                           int64_t V, int32_t ignore_index);
+void cross_entropy_backward(const float *logits, const int32_t *targets, const float *lse, float *dlogits,
+                            int64_t rows, int64_t V, int32_t ignore_index, float scale);
+void adamw_step(float *param, const float *grad, float *m, float *v, int64_t n, double lr, double beta1,
+                double beta2, double eps, double weight_decay, double step);
+
+/* ---- Vector primitives on one row (vecops.c), dispatched once on the ISA ---- */
+float vec_max(const float *x, int64_t n);
+/* y[i] = exp(x[i] - shift); returns the sum (y may be NULL to only sum; y may alias x). */
+float vec_exp_sum(const float *x, float *y, int64_t n, float shift);
+/* y[i] = scale * exp(x[i] - shift) */
+void vec_exp_scale(const float *x, float *y, int64_t n, float shift, float scale);
+void vec_scale(float *y, int64_t n, float s);
+float vec_dot(const float *a, const float *b, int64_t n);
+
+/* ---- Fused causal attention (attention.c) ---- */
+typedef struct {
+  int64_t BH, Tq, Tk, D, q_start;
+  float scale;
+  const float *q, *k, *v;
+  float *out, *lse;
+  const float *dout; /* backward only */
+  float *dq, *dk, *dv;
+} attention_args;
+void attention_forward(const attention_args *a);
+void attention_backward(const attention_args *a);
+
+#endif

@@ -1,0 +1,138 @@
+// Text generation (book 4.7 and 5.3): greedy decoding, temperature, top-k, top-p, seeded sampling,
+// stop tokens, context cropping, streaming callbacks, and a KV cache. Works on token ids, not text.
+import { noGrad } from '../../tensor/autograd.js';
+import { Rng } from '../../tensor/rng.js';
+import { fromArray } from '../../ops/creation.js';
+import { tidy, type Tensor } from '../../tensor/tensor.js';
+import type { GPTModel } from './gpt.js';
+import { KVCache } from './kv-cache.js';
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** 0 (default) = greedy argmax; > 0 samples from softmax(logits / temperature). */
+  temperature?: number;
+  /** Keep only the k most likely tokens before sampling. */
+  topK?: number;
+  /** Keep the smallest set of most likely tokens whose probability reaches p (nucleus sampling). */
+  topP?: number;
+  /** Seed for sampling (a fresh generator per call, so the same seed gives the same text). */
+  seed?: number;
+  /** Stop (without emitting it) when one of these ids is produced, like the book's eos_id. */
+  stopTokens?: readonly number[];
+  /** Attend to at most this many most recent tokens (default and maximum: the model's context length). */
+  contextSize?: number;
+  /** Use the KV cache (default true). Results are identical either way; only the speed differs. */
+  useCache?: boolean;
+  /** Called with each new token id as soon as it is chosen (streaming). */
+  onToken?: (id: number) => void;
+}
+
+/** Pick the next token from one row of logits, following the options. */
+export function sampleNext(logits: Float32Array, opts: GenerateOptions, rng: Rng): number {
+  const V = logits.length;
+  const temperature = opts.temperature ?? 0;
+  if (!(temperature >= 0)) throw new Error(`generate: temperature must be >= 0, got ${temperature}`);
+  let candidates: number[] | null = null;
+  if (opts.topK !== undefined) {
+    if (!Number.isInteger(opts.topK) || opts.topK < 1) throw new Error(`generate: topK must be a positive integer, got ${opts.topK}`);
+    const k = Math.min(opts.topK, V);
+    candidates = topIndices(logits, k);
+  }
+  if (temperature === 0) {
+    // Greedy: the book applies top-k before argmax too, which cannot change the argmax.
+    let best = 0;
+    for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+    return best;
+  }
+  const ids = candidates ?? Array.from({ length: V }, (_, i) => i);
+  let max = -Infinity;
+  for (const i of ids) if (logits[i] > max) max = logits[i];
+  let probs = ids.map((i) => Math.exp((logits[i] - max) / temperature));
+  let order = ids;
+  if (opts.topP !== undefined) {
+    if (!(opts.topP > 0 && opts.topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${opts.topP}`);
+    const total = probs.reduce((a, b) => a + b, 0);
+    const sorted = probs.map((p, j) => [p / total, j] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+    let cum = 0;
+    const kept: number[] = [];
+    for (const [p, j] of sorted) {
+      kept.push(j);
+      cum += p;
+      if (cum >= opts.topP) break;
+    }
+    order = kept.map((j) => ids[j]);
+    probs = kept.map((j) => probs[j]);
+  }
+  const total = probs.reduce((a, b) => a + b, 0);
+  let u = rng.uniform() * total;
+  for (let j = 0; j < probs.length; j++) {
+    u -= probs[j];
+    if (u < 0) return order[j];
+  }
+  return order[order.length - 1];
+}
+
+function topIndices(logits: Float32Array, k: number): number[] {
+  const idx = Array.from({ length: logits.length }, (_, i) => i);
+  idx.sort((a, b) => logits[b] - logits[a] || a - b);
+  return idx.slice(0, k);
+}
+
+/** Logits of the last position as a Float32Array copy, from logits (1, T, V). */
+function lastRow(logits: Tensor): Float32Array {
+  const V = logits.shape[2];
+  const T = logits.shape[1];
+  const start = logits.offset + (T - 1) * V;
+  return Float32Array.from(logits.data.subarray(start, start + V));
+}
+
+/** Generate up to maxNewTokens ids after the prompt ids; returns only the new ids. */
+export function generate(model: GPTModel, promptIds: readonly number[], opts: GenerateOptions): number[] {
+  const ctx = Math.min(opts.contextSize ?? model.cfg.contextLength, model.cfg.contextLength);
+  if (promptIds.length === 0) throw new Error('generate: the prompt is empty; give at least one token id');
+  for (const [i, id] of promptIds.entries()) {
+    if (!Number.isInteger(id) || id < 0 || id >= model.cfg.vocabSize) {
+      throw new Error(`generate: token id ${id} at position ${i} is outside the vocabulary [0, ${model.cfg.vocabSize})`);
+    }
+  }
+  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0) {
+    throw new Error(`generate: maxNewTokens must be a non-negative integer, got ${opts.maxNewTokens}`);
+  }
+  const rng = new Rng(opts.seed ?? 0);
+  const stops = new Set(opts.stopTokens ?? []);
+  const wasTraining = model.training;
+  model.eval();
+  const all = [...promptIds];
+  const out: number[] = [];
+  const cache = opts.useCache === false ? null : new KVCache(model.cfg.nLayers, ctx);
+  try {
+    for (let step = 0; step < opts.maxNewTokens; step++) {
+      const logits = tidy(() =>
+        noGrad(() => {
+          let input: number[];
+          let useCache = cache;
+          if (cache && cache.length > 0 && cache.length < ctx) {
+            input = all.slice(cache.length); // only the tokens the cache has not seen
+          } else {
+            // First step, no cache, or the window is full: positions shift, so recompute the window.
+            input = all.slice(-ctx);
+            if (cache && all.length > ctx) {
+              useCache = null;
+            } else cache?.reset();
+          }
+          const ids = fromArray(input, [1, input.length], 'int32');
+          return lastRow(model.forward(ids, useCache ?? undefined));
+        }),
+      );
+      const next = sampleNext(logits, opts, rng);
+      if (stops.has(next)) break;
+      all.push(next);
+      out.push(next);
+      opts.onToken?.(next);
+    }
+  } finally {
+    cache?.dispose();
+    model.train(wasTraining);
+  }
+  return out;
+}

@@ -1,0 +1,127 @@
+// The GPT-2 model of the book's chapter 4 (GPTModel, TransformerBlock, FeedForward), with parameter
+// names as the book's code has them. Attention runs fused (scores, mask, softmax, weighted sum in one
+// kernel) unless attention dropout is active in training, where the book's readable path is used.
+import * as ops from '../../ops/index.js';
+import { Module } from '../../nn/module.js';
+import { Dropout, Embedding, GELU, LayerNorm, Linear } from '../../nn/layers.js';
+import { globalRng, type Rng } from '../../tensor/rng.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { MultiHeadAttention } from './attention.js';
+import { validateConfig, type GPTConfig } from './config.js';
+import type { KVCache } from './kv-cache.js';
+
+/** Multi-head causal attention with the book's parameters and a fused kernel on the fast path. */
+export class FastMultiHeadAttention extends MultiHeadAttention {
+  /**
+   * x (B, T, C) -> (B, T, C). With a cache, x holds only the new tokens; their keys and values are
+   * appended to the layer's cache and the queries attend to every cached position.
+   */
+  override forward(x: Tensor, cache?: KVCache, layer = 0): Tensor {
+    const useReadable = this.training && this.dropout.p > 0 && !cache;
+    if (useReadable) return super.forward(x); // attention-weight dropout needs the explicit weights
+    const [B, T] = x.shape;
+    const queries = this.splitHeads(this.W_query.forward(x)); // (B, H, T, D)
+    let keys = this.splitHeads(this.W_key.forward(x));
+    let values = this.splitHeads(this.W_value.forward(x));
+    if (cache) [keys, values] = cache.append(layer, keys, values); // (B, H, Tcached + T, D)
+    const context = ops.causalAttention(queries, keys, values, 1 / Math.sqrt(this.headDim)); // (B, H, T, D)
+    const merged = ops.reshape(ops.transpose(context, 1, 2), [B, T, this.dOut]); // (B, T, C)
+    return this.out_proj.forward(merged);
+  }
+}
+
+/** Position-wise MLP: Linear(C, 4C) -> GELU -> Linear(4C, C), named layers.0 / layers.2 as in the book. */
+export class FeedForward extends Module {
+  layers: [Linear, GELU, Linear];
+
+  constructor(embDim: number, rng: Rng = globalRng) {
+    super();
+    this.layers = [new Linear(embDim, 4 * embDim, { rng }), new GELU(), new Linear(4 * embDim, embDim, { rng })];
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.layers[2].forward(this.layers[1].forward(this.layers[0].forward(x)));
+  }
+}
+
+/** Pre-LayerNorm transformer block with residual shortcuts (book 4.5). */
+export class TransformerBlock extends Module {
+  att: FastMultiHeadAttention;
+  ff: FeedForward;
+  norm1: LayerNorm;
+  norm2: LayerNorm;
+  drop_shortcut: Dropout;
+
+  constructor(cfg: GPTConfig, rng: Rng = globalRng) {
+    super();
+    this.att = new FastMultiHeadAttention(cfg.embDim, cfg.embDim, cfg.contextLength, cfg.dropRate, cfg.nHeads, {
+      qkvBias: cfg.qkvBias,
+      rng,
+    });
+    this.ff = new FeedForward(cfg.embDim, rng);
+    this.norm1 = new LayerNorm(cfg.embDim);
+    this.norm2 = new LayerNorm(cfg.embDim);
+    this.drop_shortcut = new Dropout(cfg.dropRate, rng);
+  }
+
+  /** x (B, T, C) -> (B, T, C) */
+  forward(x: Tensor, cache?: KVCache, layer = 0): Tensor {
+    let h = this.drop_shortcut.forward(this.att.forward(this.norm1.forward(x), cache, layer));
+    x = ops.add(x, h); // shortcut around attention
+    h = this.drop_shortcut.forward(this.ff.forward(this.norm2.forward(x)));
+    return ops.add(x, h); // shortcut around the MLP
+  }
+}
+
+export class GPTModel extends Module {
+  readonly cfg: GPTConfig;
+  tok_emb: Embedding;
+  pos_emb: Embedding;
+  drop_emb: Dropout;
+  trf_blocks: TransformerBlock[];
+  final_norm: LayerNorm;
+  /** Output head (V, C); the same tensor as tok_emb.weight when cfg.tiedHead. */
+  out_head: Linear;
+
+  constructor(cfg: GPTConfig, rng: Rng = globalRng) {
+    super();
+    this.cfg = validateConfig({ ...cfg });
+    this.tok_emb = new Embedding(cfg.vocabSize, cfg.embDim, { rng });
+    this.pos_emb = new Embedding(cfg.contextLength, cfg.embDim, { rng });
+    this.drop_emb = new Dropout(cfg.dropRate, rng);
+    this.trf_blocks = Array.from({ length: cfg.nLayers }, () => new TransformerBlock(cfg, rng));
+    this.final_norm = new LayerNorm(cfg.embDim);
+    this.out_head = new Linear(cfg.embDim, cfg.vocabSize, { bias: false, rng });
+    if (cfg.tiedHead) this.out_head.weight = this.tok_emb.weight;
+  }
+
+  /**
+   * Token ids (B, T) int32 -> logits (B, T, V). With a KV cache, ids are the new tokens only and
+   * positions continue from the cache's length.
+   */
+  forward(ids: Tensor, cache?: KVCache): Tensor {
+    if (ids.ndim !== 2 || ids.dtype !== 'int32') {
+      throw new Error(`GPTModel.forward: expected int32 token ids of shape (B, T), got ${ids}`);
+    }
+    const T = ids.shape[1];
+    const start = cache ? cache.length : 0;
+    if (start + T > this.cfg.contextLength) {
+      throw new Error(
+        `GPTModel.forward: ${start + T} positions exceed the context length ${this.cfg.contextLength}; crop the input`,
+      );
+    }
+    const posIds = ops.fromArray(
+      Array.from({ length: T }, (_, i) => start + i),
+      [T],
+      'int32',
+    );
+    let x = ops.add(this.tok_emb.forward(ids), this.pos_emb.forward(posIds)); // (B, T, C)
+    x = this.drop_emb.forward(x);
+    this.trf_blocks.forEach((block, i) => {
+      x = block.forward(x, cache, i);
+    });
+    if (cache) cache.advance(T);
+    x = this.final_norm.forward(x);
+    return this.out_head.forward(x); // (B, T, V)
+  }
+}

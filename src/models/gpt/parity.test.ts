@@ -1,0 +1,89 @@
+// Whole-model parity with PyTorch (the book's code) on the gpt2-tiny fixture: logits, greedy tokens,
+// loss and every parameter's gradient norm, as llm.c's test_gpt2 checks its model.
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { readSafetensors } from '../../io/safetensors.js';
+import * as ops from '../../ops/index.js';
+import { backward } from '../../tensor/autograd.js';
+import { tidy } from '../../tensor/tensor.js';
+import { availableBackends, setBackend } from '../../backend/index.js';
+import { generate } from './generate.js';
+import { loadGPT2 } from './gpt2-weights.js';
+import type { GPTModel } from './gpt.js';
+
+const root = fileURLToPath(new URL('../../../../', import.meta.url));
+const fixtureDir = join(root, '..', 'shared', 'fixtures', 'gpt2-tiny');
+
+interface Expected {
+  prompt_ids: number[];
+  greedy_20: number[];
+  last_top5_ids: number[];
+  batch: { inputs: number[][]; targets: number[][] };
+  loss: number;
+  grad_l2_norms_book_names: Record<string, number>;
+}
+const expected = JSON.parse(readFileSync(join(fixtureDir, 'expected.json'), 'utf8')) as Expected;
+
+function l2(data: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < data.length; i++) s += data[i] * data[i];
+  return Math.sqrt(s);
+}
+
+for (const backendName of availableBackends()) {
+  describe(`gpt2-tiny parity with PyTorch (${backendName} backend)`, () => {
+    let model: GPTModel;
+    before(async () => {
+      setBackend(backendName);
+      model = await loadGPT2(join(fixtureDir, 'model'));
+    });
+
+    it('logits for the prompt match (max abs diff <= 1e-4)', async () => {
+      setBackend(backendName);
+      const ref = (await readSafetensors(join(fixtureDir, 'logits.safetensors'))).get('logits')!;
+      const ids = ops.fromArray(expected.prompt_ids, [1, expected.prompt_ids.length], 'int32');
+      const logits = model.eval().forward(ids);
+      assert.deepEqual(logits.shape, [1, ...ref.shape]);
+      let maxDiff = 0;
+      for (let i = 0; i < ref.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(logits.data[i] - ref.data[i]));
+      assert.ok(maxDiff <= 1e-4, `max abs diff ${maxDiff}`);
+    });
+
+    it('20 greedy tokens match exactly, with and without the KV cache', () => {
+      setBackend(backendName);
+      const cached = generate(model, expected.prompt_ids, { maxNewTokens: 20 });
+      const uncached = generate(model, expected.prompt_ids, { maxNewTokens: 20, useCache: false });
+      assert.deepEqual(cached, expected.greedy_20);
+      assert.deepEqual(uncached, expected.greedy_20);
+    });
+
+    it('loss and every gradient norm match (rel err <= 1e-5 / 1e-4)', () => {
+      setBackend(backendName);
+      model.train();
+      model.zeroGrad();
+      const loss = tidy(() => {
+        const inputs = ops.fromArray(expected.batch.inputs.flat(), [2, 32], 'int32');
+        const targets = ops.fromArray(expected.batch.targets.flat(), [2, 32], 'int32');
+        const l = ops.crossEntropy(model.forward(inputs), targets);
+        backward(l);
+        return l.item();
+      });
+      assert.ok(Math.abs(loss - expected.loss) / expected.loss <= 1e-5, `loss ${loss} vs ${expected.loss}`);
+      const named = new Map(model.namedParameters());
+      const names = Object.keys(expected.grad_l2_norms_book_names);
+      assert.equal(named.size, names.length, 'parameter count matches the book model');
+      for (const name of names) {
+        const p = named.get(name);
+        assert.ok(p, `parameter ${name} exists`);
+        const want = expected.grad_l2_norms_book_names[name];
+        const got = l2(p.grad!.data);
+        // A gradient that is zero in exact arithmetic (the key bias) is float noise on both sides.
+        if (want < 1e-6) assert.ok(got < 1e-5, `${name}: ${got} should be ~0 (${want})`);
+        else assert.ok(Math.abs(got - want) / want <= 1e-4, `${name}: grad norm ${got} vs ${want}`);
+      }
+    });
+  });
+}

@@ -1,0 +1,86 @@
+// The basic layers with PyTorch's default initialisations, so the book's runs behave the same:
+// Linear (uniform +-1/sqrt(fan_in)), Embedding (N(0, 1)), the book's LayerNorm (scale/shift), Dropout, GELU.
+import * as ops from '../ops/index.js';
+import { globalRng, type Rng } from '../tensor/rng.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { Module, parameter } from './module.js';
+
+export class Linear extends Module {
+  /** (out, in), as torch.nn.Linear stores it. */
+  weight: Tensor;
+  bias: Tensor | null;
+
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    { bias = true, rng = globalRng }: { bias?: boolean; rng?: Rng } = {},
+  ) {
+    super();
+    const bound = 1 / Math.sqrt(inFeatures);
+    this.weight = parameter(ops.rand([outFeatures, inFeatures], { low: -bound, high: bound, rng }));
+    this.bias = bias ? parameter(ops.rand([outFeatures], { low: -bound, high: bound, rng })) : null;
+  }
+
+  /** x (..., in) -> (..., out) = x @ W^T + b */
+  forward(x: Tensor): Tensor {
+    const y = ops.matmul(x, ops.transpose(this.weight));
+    return this.bias ? ops.add(y, this.bias) : y;
+  }
+}
+
+export class Embedding extends Module {
+  /** (num, dim) */
+  weight: Tensor;
+
+  constructor(
+    readonly num: number,
+    readonly dim: number,
+    { rng = globalRng }: { rng?: Rng } = {},
+  ) {
+    super();
+    this.weight = parameter(ops.randn([num, dim], { rng }));
+  }
+
+  /** ids (...) int32 -> (..., dim) */
+  forward(ids: Tensor): Tensor {
+    return ops.embedding(this.weight, ids);
+  }
+}
+
+/** The book's LayerNorm: biased variance, eps 1e-5, parameters named scale and shift. */
+export class LayerNorm extends Module {
+  scale: Tensor;
+  shift: Tensor;
+
+  constructor(
+    readonly dim: number,
+    readonly eps = 1e-5,
+  ) {
+    super();
+    this.scale = parameter(ops.ones([dim]));
+    this.shift = parameter(ops.zeros([dim]));
+  }
+
+  forward(x: Tensor): Tensor {
+    return ops.layerNorm(x, this.scale, this.shift, this.eps);
+  }
+}
+
+export class Dropout extends Module {
+  constructor(
+    readonly p: number,
+    readonly rng: Rng = globalRng,
+  ) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    return ops.dropout(x, this.p, this.training, this.rng);
+  }
+}
+
+export class GELU extends Module {
+  forward(x: Tensor): Tensor {
+    return ops.gelu(x);
+  }
+}
