@@ -3,9 +3,35 @@
  * kernels use. Include after defining SIMD_AVX512 or SIMD_AVX2, inside a matching `#pragma GCC target`. */
 #include <immintrin.h>
 
+/* Included once per instruction set: drop the previous set's vocabulary. */
 #undef VF
 #undef VL
 #undef SIMD_SUFFIX
+#undef VI
+#undef vf_abs
+#undef vf_add
+#undef vf_cvt_round_i32
+#undef vf_div
+#undef vf_exp
+#undef vf_fma
+#undef vf_fnma
+#undef vf_from_i32
+#undef vf_hmax
+#undef vf_hsum
+#undef vf_load
+#undef vf_load_tail
+#undef vf_max
+#undef vf_min
+#undef vf_mul
+#undef vf_pow2_i32
+#undef vf_set1
+#undef vf_sqrt
+#undef vf_store
+#undef vf_store_tail
+#undef vf_sub
+#undef vf_zero
+#undef vf_zero_where_less
+#undef vf_exp
 
 #if defined(SIMD_AVX512)
 #define VF __m512

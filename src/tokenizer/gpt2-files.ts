@@ -28,22 +28,25 @@ export function parseEncoderJson(text: string, file: string): Map<string, number
     const msg = err instanceof Error ? err.message : String(err);
     const pos = /position (\d+)/.exec(msg);
     const where = pos ? ` at ${lineAndColumn(text, Number(pos[1]))}` : '';
-    throw new Error(`${file}: not valid JSON${where} (${msg}); the vocabulary file is corrupt or truncated`);
+    const detail = msg.length > 160 ? `${msg.slice(0, 160)}...` : msg;
+    throw new Error(`${file}: not valid JSON${where} (${detail}); the vocabulary file is corrupt or truncated`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new Error(`${file}: expected a JSON object mapping token strings to ids`);
   }
   const encoder = new Map<string, number>();
-  const byId = new Map<number, string>();
-  for (const [token, id] of Object.entries(parsed as Record<string, unknown>)) {
+  const byId: string[] = [];
+  const object = parsed as Record<string, unknown>;
+  for (const token in object) {
+    const id = object[token];
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= 2 ** 25) {
       throw new Error(`${file}: token ${JSON.stringify(token)} has id ${JSON.stringify(id)}; ids must be integers in 0..${2 ** 25 - 1}`);
     }
-    const other = byId.get(id);
+    const other = byId[id];
     if (other !== undefined) {
       throw new Error(`${file}: tokens ${JSON.stringify(other)} and ${JSON.stringify(token)} share id ${id}`);
     }
-    byId.set(id, token);
+    byId[id] = token;
     encoder.set(token, id);
   }
   return encoder;

@@ -45,14 +45,33 @@ const EMPTY_SET: ReadonlySet<string> = new Set();
 const CACHE_MAX_PIECE = 64;
 const CACHE_MAX_ENTRIES = 100_000;
 
-function utf8OrNull(bytes: Uint8Array): string | null {
-  try {
-    return strictDecoder.decode(bytes);
-  } catch {
-    return null;
+// True when the bytes are well-formed UTF-8 (no truncated, overlong or surrogate sequences).
+function isWellFormedUtf8(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; ) {
+    const x = b[i];
+    if (x < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let min: number;
+    if (x >= 0xc2 && x <= 0xdf) [need, min] = [1, 0x80];
+    else if (x >= 0xe0 && x <= 0xef) [need, min] = [2, 0x800];
+    else if (x >= 0xf0 && x <= 0xf4) [need, min] = [3, 0x10000];
+    else return false;
+    if (i + need >= b.length) return false;
+    let cp = x & (0x3f >> need);
+    for (let k = 1; k <= need; k++) {
+      const y = b[i + k];
+      if ((y & 0xc0) !== 0x80) return false;
+      cp = (cp << 6) | (y & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += need + 1;
   }
+  return true;
 }
-const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export class Gpt2Tokenizer {
   readonly name: string;
@@ -143,8 +162,7 @@ export class Gpt2Tokenizer {
     for (let id = 0; id < this.vocabSize; id++) {
       const b = bytesById[id];
       if (!b || strings[id] === undefined) continue;
-      const text = utf8OrNull(b);
-      if (text !== null) whole.push([text, id]);
+      if (isWellFormedUtf8(b)) whole.push([utf8Decoder.decode(b), id]);
     }
     this.pieces = new PieceTable(whole, whole.length + CACHE_MAX_ENTRIES);
     this.pinnedPieces = whole.length;
@@ -190,14 +208,20 @@ export class Gpt2Tokenizer {
         mergedIds.push(id);
       }
     }
+    // Probing by hash of a string range avoids slicing every prefix and suffix (250k substrings).
+    const ordinary: Array<[string, number]> = [];
+    for (const [token, id] of encoder) if (!specials.has(token)) ordinary.push([token, id]);
+    const vocab = new PieceTable(ordinary, ordinary.length);
     for (const id of mergedIds) {
       const s = this.tokenStrings[id]!;
+      let prefixHash = 0x811c9dc5 | 0;
       for (let k = 1; k < s.length; k++) {
-        const left = encoder.get(s.slice(0, k));
-        if (left === undefined || specials.has(s.slice(0, k))) continue;
-        const right = encoder.get(s.slice(k));
-        if (right === undefined || specials.has(s.slice(k))) continue;
-        pairs.setIfAbsent(left, right, rankOf[id]);
+        prefixHash = Math.imul(prefixHash ^ s.charCodeAt(k - 1), 0x01000193);
+        const left = vocab.find(s, 0, k, prefixHash);
+        if (left < 0) continue;
+        const right = vocab.find(s, k, s.length, hashRange(s, k, s.length));
+        if (right < 0) continue;
+        pairs.setIfAbsent(vocab.single(left), vocab.single(right), rankOf[id]);
       }
     }
     return new MergeRules(pairs, Int32Array.from(mergedIds));

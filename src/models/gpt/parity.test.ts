@@ -82,7 +82,13 @@ for (const backendName of availableBackends()) {
         const got = l2(p.grad!.data);
         // A gradient that is zero in exact arithmetic (the key bias) is float noise on both sides.
         if (want < 1e-6) assert.ok(got < 1e-5, `${name}: ${got} should be ~0 (${want})`);
-        else assert.ok(Math.abs(got - want) / want <= 1e-4, `${name}: grad norm ${got} vs ${want}`);
+        else {
+          // The fixture's norms were reduced by PyTorch in float32. For the 2.4M-element tied embedding that
+          // reduction alone is off by 1.8e-4: PyTorch's own gradient has a float64 norm of 1.3081637 against
+          // its printed 1.3079338 (checked with torch 1.13; element-wise our gradient is within 1e-7 of it).
+          const tol = p.size > 1_000_000 ? 3e-4 : 1e-4;
+          assert.ok(Math.abs(got - want) / want <= tol, `${name}: grad norm ${got} vs ${want}`);
+        }
       }
     });
   });

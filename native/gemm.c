@@ -1,0 +1,262 @@
+/* Strided batched SGEMM: GotoBLAS/BLIS blocking (pack B into KCxNC, A into MCxKC, register-blocked
+ * micro-kernel on MRxNR tiles), threading over batch or a 2-D grid of C, and GEMV paths for small M.
+ * The micro-kernels are in gemm_kernels.c, the GEMV row kernels in vecops*.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gptkit.h"
+#include "vecops.h"
+
+/* Cache blocking (Goto & van de Geijn, "Anatomy of High-Performance Matrix Multiplication", 2008; BLIS):
+ *  - KC: a KC x NR micro-panel of B stays in L1 across the MC/MR micro-kernel calls: 256*32*4 = 32 KB of
+ *    Zen 5's 48 KB L1d, leaving room for the streamed A micro-panel and C.
+ *  - MC: the packed MC x KC block of A stays in L2 (1 MB per core on Zen 5): 252*256*4 = 252 KB, small enough
+ *    to leave L2 room for B panels passing through.
+ *  - NC: the packed KC x NC block of B lives in L3 (32 MB shared): 4096*256*4 = 4 MB per thread.
+ * MC and NC are rounded to multiples of the kernel's MR and NR at run time. */
+#define GEMM_KC 256
+#define GEMM_MC 252
+#define GEMM_NC 4096
+/* Below this many flops a GEMM runs on the calling thread: waking a worker costs more than it saves. */
+#define GEMM_PARALLEL_GRAIN (2.0 * 1024 * 1024)
+
+/* Per-thread packing buffers, grown on demand and kept (no allocation per call). */
+static _Thread_local float *tls_pack_a, *tls_pack_b;
+static _Thread_local size_t tls_pack_a_size, tls_pack_b_size;
+
+static float *grow(float **buf, size_t *size, size_t need) {
+  if (need > *size) {
+    free(*buf);
+    *buf = aligned_alloc(64, (need * sizeof(float) + 63) & ~(size_t)63);
+    *size = *buf ? need : 0;
+  }
+  return *buf;
+}
+
+/* ---- Packing: arbitrary strides are resolved here, so transposed operands cost no copies elsewhere. ---- */
+
+/* A[0:mc, 0:kc] -> panels of MR rows: dst[panel][p][i] = A(panel*MR + i, p), zero rows past mc. */
+static void pack_a(int64_t mc, int64_t kc, const float *a, int64_t rs, int64_t cs, int mr, float *dst) {
+  for (int64_t i0 = 0; i0 < mc; i0 += mr) {
+    int64_t m = mc - i0 < mr ? mc - i0 : mr;
+    const float *src = a + i0 * rs;
+    if (rs == 1 && m == mr) {
+      /* A^T (column-major A): each k gives MR contiguous values. */
+      for (int64_t p = 0; p < kc; p++) memcpy(dst + p * mr, src + p * cs, (size_t)mr * sizeof(float));
+    } else if (cs == 1) {
+      /* Row-major A: MR rows read in parallel, each contiguous. */
+      for (int64_t p = 0; p < kc; p++) {
+        for (int64_t i = 0; i < m; i++) dst[p * mr + i] = src[i * rs + p];
+        for (int64_t i = m; i < mr; i++) dst[p * mr + i] = 0.0f;
+      }
+    } else {
+      for (int64_t p = 0; p < kc; p++) {
+        for (int64_t i = 0; i < m; i++) dst[p * mr + i] = src[i * rs + p * cs];
+        for (int64_t i = m; i < mr; i++) dst[p * mr + i] = 0.0f;
+      }
+    }
+    dst += kc * mr;
+  }
+}
+
+/* B[0:kc, 0:nc] -> panels of NR columns: dst[panel][p][j] = B(p, panel*NR + j), zero columns past nc. */
+static void pack_b(int64_t kc, int64_t nc, const float *b, int64_t rs, int64_t cs, int nr, float *dst) {
+  for (int64_t j0 = 0; j0 < nc; j0 += nr) {
+    int64_t n = nc - j0 < nr ? nc - j0 : nr;
+    const float *src = b + j0 * cs;
+    if (cs == 1) {
+      /* Row-major B (x @ W): NR contiguous floats per k. */
+      for (int64_t p = 0; p < kc; p++) {
+        memcpy(dst + p * nr, src + p * rs, (size_t)n * sizeof(float));
+        for (int64_t j = n; j < nr; j++) dst[p * nr + j] = 0.0f;
+      }
+    } else if (rs == 1) {
+      /* B = W^T with W row-major (x @ W^T): column j of B is row j of W, contiguous in k. Transpose in
+       * 8-deep k chunks so both the reads (8 floats of each of NR rows) and the writes stay in few lines. */
+      int64_t p = 0;
+      for (; p + 8 <= kc; p += 8) {
+        for (int64_t j = 0; j < n; j++) {
+          const float *s = src + j * cs + p;
+          for (int q = 0; q < 8; q++) dst[(p + q) * nr + j] = s[q];
+        }
+        for (int64_t j = n; j < nr; j++)
+          for (int q = 0; q < 8; q++) dst[(p + q) * nr + j] = 0.0f;
+      }
+      for (; p < kc; p++) {
+        for (int64_t j = 0; j < n; j++) dst[p * nr + j] = src[j * cs + p];
+        for (int64_t j = n; j < nr; j++) dst[p * nr + j] = 0.0f;
+      }
+    } else {
+      for (int64_t p = 0; p < kc; p++) {
+        for (int64_t j = 0; j < n; j++) dst[p * nr + j] = src[p * rs + j * cs];
+        for (int64_t j = n; j < nr; j++) dst[p * nr + j] = 0.0f;
+      }
+    }
+    dst += kc * nr;
+  }
+}
+
+static void zero_or_keep_c(int64_t M, int64_t N, float *c, int64_t c_rs, int beta) {
+  if (beta) return; /* K = 0: C = beta * C, and beta = 1 leaves it alone */
+  for (int64_t i = 0; i < M; i++) memset(c + i * c_rs, 0, (size_t)N * sizeof(float));
+}
+
+/* The five-loop GotoBLAS algorithm on the calling thread. */
+void gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
+                 int64_t b_rs, int64_t b_cs, float *c, int64_t c_rs, float alpha, int beta) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    zero_or_keep_c(M, N, c, c_rs, beta);
+    return;
+  }
+  const gemm_ukernel *uk = gemm_select_ukernel(cpu_isa());
+  const int mr = uk->mr, nr = uk->nr;
+  const int64_t kc_max = K < GEMM_KC ? K : GEMM_KC;
+  const int64_t mc_max = (GEMM_MC / mr) * mr;
+  const int64_t nc_max = (GEMM_NC / nr) * nr;
+  const int64_t mc_alloc = M < mc_max ? (M + mr - 1) / mr * mr : mc_max;
+  const int64_t nc_alloc = N < nc_max ? (N + nr - 1) / nr * nr : nc_max;
+  float *pa = grow(&tls_pack_a, &tls_pack_a_size, (size_t)(mc_alloc * kc_max));
+  float *pb = grow(&tls_pack_b, &tls_pack_b_size, (size_t)(nc_alloc * kc_max));
+  if (!pa || !pb) abort(); /* out of memory for a few MB of packing space: nothing sensible to do */
+  float tile[16 * 64] __attribute__((aligned(64)));
+
+  for (int64_t jc = 0; jc < N; jc += nc_max) {
+    int64_t nc = N - jc < nc_max ? N - jc : nc_max;
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+      int64_t kc = K - pc < kc_max ? K - pc : kc_max;
+      int beta_k = pc == 0 ? beta : 1; /* later K blocks accumulate onto the first */
+      pack_b(kc, nc, b + pc * b_rs + jc * b_cs, b_rs, b_cs, nr, pb);
+      for (int64_t ic = 0; ic < M; ic += mc_max) {
+        int64_t mc = M - ic < mc_max ? M - ic : mc_max;
+        pack_a(mc, kc, a + ic * a_rs + pc * a_cs, a_rs, a_cs, mr, pa);
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+          int64_t n = nc - jr < nr ? nc - jr : nr;
+          const float *bp = pb + jr * kc;
+          for (int64_t ir = 0; ir < mc; ir += mr) {
+            int64_t m = mc - ir < mr ? mc - ir : mr;
+            const float *ap = pa + ir * kc;
+            float *cp = c + (ic + ir) * c_rs + jc + jr;
+            if (m == mr && n == nr) {
+              uk->kernel(kc, ap, bp, cp, c_rs, alpha, beta_k);
+            } else {
+              /* Edge tile: full tile into a scratch buffer, then only the valid part into C. */
+              uk->kernel(kc, ap, bp, tile, nr, alpha, 0);
+              for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < n; j++)
+                  cp[i * c_rs + j] = tile[i * nr + j] + (beta_k ? cp[i * c_rs + j] : 0.0f);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* ---- GEMV paths for small M (token-by-token generation): stream B once, no packing. ---- */
+#define GEMV_MAX_M 4
+/* Columns per thread share are multiples of this (one 256-byte run of a B row, or 64 rows of B^T). */
+#define GEMV_ALIGN 64
+
+/* ---- Threading ---- */
+typedef struct {
+  const gemm_args *g;
+  int split_batch; /* 1: threads take whole batch entries; 0: a tm x tn grid over each C */
+  int tm, tn;
+  int mr, nr;
+  int gemv; /* 1: small-M path, threads split N */
+} gemm_job;
+
+/* Part i of [0, n) in `parts` pieces whose boundaries are multiples of `align` (fewer edge tiles). */
+static void split_aligned(int64_t n, int parts, int i, int64_t align, int64_t *lo, int64_t *hi) {
+  int64_t units = (n + align - 1) / align;
+  *lo = units * i / parts * align;
+  *hi = units * (i + 1) / parts * align;
+  if (*lo > n) *lo = n;
+  if (*hi > n) *hi = n;
+}
+
+static void gemm_block(const gemm_args *g, int64_t bi, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int gemv) {
+  if (i1 <= i0 || j1 <= j0) return;
+  const float *a = g->a + bi * g->a_bs + i0 * g->a_rs;
+  const float *b = g->b + bi * g->b_bs + j0 * g->b_cs;
+  float *c = g->c + bi * g->c_bs + i0 * g->c_rs + j0;
+  if (gemv && g->K > 0) {
+    const row_kernels *rk = row_kernels_get();
+    if (g->b_cs == 1)
+      rk->gemv_rowmajor((int)(i1 - i0), a, g->a_rs, g->a_cs, b, g->b_rs, g->K, j1 - j0, c, g->c_rs, g->alpha,
+                        g->beta);
+    else
+      rk->gemv_transposed((int)(i1 - i0), a, g->a_rs, g->a_cs, b, g->b_cs, g->K, j1 - j0, c, g->c_rs, g->alpha,
+                          g->beta);
+    return;
+  }
+  gemm_serial(i1 - i0, j1 - j0, g->K, a, g->a_rs, g->a_cs, b, g->b_rs, g->b_cs, c, g->c_rs, g->alpha, g->beta);
+}
+
+static void gemm_thread(void *ctx, int tid, int nthreads) {
+  const gemm_job *job = ctx;
+  const gemm_args *g = job->g;
+  if (job->split_batch) {
+    int64_t lo, hi;
+    split_range(g->batch, nthreads, tid, &lo, &hi);
+    for (int64_t bi = lo; bi < hi; bi++) gemm_block(g, bi, 0, g->M, 0, g->N, job->gemv);
+    return;
+  }
+  int tm = job->tm, tn = job->tn;
+  if (tm * tn != nthreads) tm = 1, tn = nthreads; /* the pool gave fewer threads than asked */
+  int ti = tid / tn, tj = tid % tn;
+  int64_t i0, i1, j0, j1;
+  split_aligned(g->M, tm, ti, job->mr, &i0, &i1);
+  split_aligned(g->N, tn, tj, job->gemv ? GEMV_ALIGN : job->nr, &j0, &j1);
+  for (int64_t bi = 0; bi < g->batch; bi++) gemm_block(g, bi, i0, i1, j0, j1, job->gemv);
+}
+
+/* C batches overlap (e.g. batch stride 0, accumulating a sum): they must then run one after another. */
+static int c_batches_overlap(const gemm_args *g) {
+  int64_t extent = (g->M - 1) * g->c_rs + g->N;
+  int64_t s = g->c_bs < 0 ? -g->c_bs : g->c_bs;
+  return g->batch > 1 && s < extent;
+}
+
+void gemm(const gemm_args *g, int threads) {
+  if (g->batch <= 0 || g->M <= 0 || g->N <= 0) return;
+  const gemm_ukernel *uk = gemm_select_ukernel(cpu_isa());
+  gemm_job job = {.g = g, .mr = uk->mr, .nr = uk->nr, .tm = 1, .tn = 1};
+  job.gemv = g->M <= GEMV_MAX_M && (g->b_cs == 1 || g->b_rs == 1);
+  double flops = 2.0 * (double)g->batch * (double)g->M * (double)g->N * (double)(g->K > 0 ? g->K : 1);
+  int want = threads_for(flops, GEMM_PARALLEL_GRAIN);
+  if (want > threads) want = threads;
+  int overlap = c_batches_overlap(g);
+  if (want <= 1) {
+    job.split_batch = !overlap;
+    pool_run(1, gemm_thread, &job);
+    return;
+  }
+  /* Whole batch entries per thread when they divide evenly enough (no redundant packing at all). */
+  if (!overlap && (g->batch % want == 0 || g->batch >= 4 * want)) {
+    job.split_batch = 1;
+    pool_run(want, gemm_thread, &job);
+    return;
+  }
+  /* Otherwise a tm x tn grid over C: each thread packs its rows of A and its columns of B, so the grid that
+   * packs the least (tn*M*K + tm*K*N) wins, among those that leave every thread at least one tile. */
+  if (job.gemv) {
+    job.tn = want;
+  } else {
+    double best = -1;
+    for (int tm = 1; tm <= want; tm++) {
+      if (want % tm) continue;
+      int tn = want / tm;
+      if ((g->M + job.mr - 1) / job.mr < tm || (g->N + job.nr - 1) / job.nr < tn) continue;
+      double cost = (double)tn * g->M * g->K + (double)tm * g->K * g->N;
+      if (best < 0 || cost < best) {
+        best = cost;
+        job.tm = tm;
+        job.tn = tn;
+      }
+    }
+    if (best < 0) want = 1;
+  }
+  pool_run(want, gemm_thread, &job);
+}

@@ -1,0 +1,296 @@
+// Tests for hub.ts against a local HTTP server that mimics the hub: HEAD metadata with X-Linked-* on a redirect
+// to a "CDN", Range support, and switchable faults (a dropped connection, a flipped byte, ignored ranges).
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { downloadModel, hubFileUrl, modelCacheDir, resolveModelRef } from './hub.js';
+
+// Compiled to dist/src/io/, so the repo root is three levels up and shared/ sits beside it.
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const sourceDir = join(repoRoot, '..', 'shared', 'fixtures', 'gpt2-tiny', 'model');
+
+interface Faults {
+  /** Destroy the socket after this many body bytes on the first CDN GET. */
+  dropAfter?: number;
+  /** Flip one byte in every CDN body. */
+  corrupt?: boolean;
+  /** Answer 200 with the whole file even when a Range is asked for. */
+  ignoreRange?: boolean;
+  /** Use a relative Location for the CDN redirect. */
+  relativeRedirect?: boolean;
+}
+
+class FakeHub {
+  server: Server;
+  files = new Map<string, Buffer>();
+  log: string[] = [];
+  faults: Faults = {};
+  cdnGets = 0;
+  url = '';
+
+  constructor() {
+    this.server = createServer((req, res) => this.handle(req, res));
+  }
+  async start(): Promise<void> {
+    for (const f of ['config.json', 'model.safetensors'])
+      this.files.set(f, await readFile(join(sourceDir, f)));
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+  reset(faults: Faults = {}): void {
+    this.faults = faults;
+    this.log = [];
+    this.cdnGets = 0;
+  }
+  count(prefix: string): number {
+    return this.log.filter((l) => l.startsWith(prefix)).length;
+  }
+  sha256(file: string): string {
+    return createHash('sha256').update(this.files.get(file)!).digest('hex');
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const path = new URL(req.url!, this.url).pathname;
+    this.log.push(`${req.method} ${path}${req.headers.range ? ` ${req.headers.range}` : ''}`);
+    const hub = /^\/openai-community\/(gpt2(?:-medium|-large|-xl)?)\/resolve\/main\/(.+)$/.exec(path);
+    const cdn = /^\/cdn\/([0-9a-f]{64})$/.exec(path);
+    if (hub && hub[2] === 'config.json') {
+      // Small files: served directly; ETag is the git blob id (not a sha256), as on the hub.
+      const body = this.files.get('config.json')!;
+      const gitSha1 = createHash('sha1').update(`blob ${body.length}\0`).update(body).digest('hex');
+      res.writeHead(200, { ETag: `"${gitSha1}"`, 'Content-Length': body.length, 'X-Repo-Commit': 'abc123' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    } else if (hub && hub[2] === 'model.safetensors') {
+      // LFS files: a redirect to the CDN carrying the LFS metadata.
+      const sha = this.sha256('model.safetensors');
+      const location = this.faults.relativeRedirect ? `/cdn/${sha}` : `${this.url}/cdn/${sha}`;
+      res.writeHead(302, {
+        Location: location,
+        'X-Linked-Size': this.files.get('model.safetensors')!.length,
+        'X-Linked-Etag': `"${sha}"`,
+        ETag: '"0123456789abcdef0123456789abcdef01234567"',
+        'X-Repo-Commit': 'abc123',
+        'Content-Length': 0,
+      });
+      res.end();
+    } else if (cdn && cdn[1] === this.sha256('model.safetensors')) {
+      this.serveCdn(req, res, this.files.get('model.safetensors')!);
+    } else {
+      res.writeHead(404, { 'Content-Length': 0 });
+      res.end();
+    }
+  }
+
+  private serveCdn(req: IncomingMessage, res: ServerResponse, file: Buffer): void {
+    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    const start = m && !this.faults.ignoreRange ? Number(m[1]) : 0;
+    let body = file.subarray(start);
+    if (this.faults.corrupt) {
+      body = Buffer.from(body);
+      body[Math.floor(body.length / 2)]! ^= 0x01;
+    }
+    const headers = { 'Content-Length': body.length, 'Accept-Ranges': 'bytes' };
+    if (start > 0)
+      res.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${file.length - 1}/${file.length}` });
+    else res.writeHead(200, headers);
+    if (req.method === 'HEAD') return void res.end();
+    const first = this.cdnGets++ === 0;
+    if (first && this.faults.dropAfter !== undefined) {
+      res.write(body.subarray(0, this.faults.dropAfter), () => setTimeout(() => res.socket?.destroy(), 20));
+      return;
+    }
+    res.end(body);
+  }
+}
+
+const hub = new FakeHub();
+let work = '';
+before(async () => {
+  await hub.start();
+  work = await mkdtemp(join(tmpdir(), 'gptkit-hub-'));
+  process.env.GPTKIT_CACHE = join(work, 'cache'); // never touch the user's real cache
+});
+after(async () => {
+  await hub.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+const fast = { retryDelayMs: 10, timeoutMs: 5000 };
+let dirCount = 0;
+const freshDir = (): string => join(work, `d${dirCount++}`);
+
+async function assertSameAsSource(dir: string): Promise<void> {
+  for (const f of ['config.json', 'model.safetensors']) {
+    assert.ok((await readFile(join(dir, f))).equals(hub.files.get(f)!), `${f} differs from the source`);
+  }
+  const leftovers = (await readdir(dir)).filter((n) => n.includes('.incomplete') || n.includes('.tmp-'));
+  assert.deepEqual(leftovers, []);
+}
+
+test('a fresh download matches the source files and reports progress', async () => {
+  hub.reset();
+  const dir = freshDir();
+  const progress: Array<[number, number | undefined, string]> = [];
+  const res = await downloadModel('gpt2', {
+    ...fast,
+    dir,
+    endpoint: hub.url,
+    onProgress: (r, t, f) => progress.push([r, t, f]),
+  });
+  await assertSameAsSource(dir);
+  assert.equal(res.dir, dir);
+  assert.deepEqual(res.files.map((f) => [f.file, f.fromCache]), [['config.json', false], ['model.safetensors', false]]); // prettier-ignore
+  assert.equal(res.files[1]!.sha256, hub.sha256('model.safetensors'));
+  const size = hub.files.get('model.safetensors')!.length;
+  assert.deepEqual(progress.at(-1), [size, size, 'model.safetensors']);
+  assert.equal(hub.count('GET /cdn/'), 1);
+  assert.equal(hub.count('HEAD /cdn/'), 0, 'the metadata HEAD must not follow the CDN redirect');
+});
+
+test('an interrupted transfer resumes with Range and verifies', async () => {
+  hub.reset({ dropAfter: 3_000_000 });
+  const dir = freshDir();
+  await downloadModel('gpt2', { ...fast, dir, endpoint: hub.url });
+  await assertSameAsSource(dir);
+  const gets = hub.log.filter((l) => l.startsWith('GET /cdn/'));
+  assert.equal(gets.length, 2);
+  assert.match(gets[1]!, /bytes=\d+-$/);
+  const resumedAt = Number(/bytes=(\d+)-/.exec(gets[1]!)![1]);
+  assert.ok(resumedAt > 0 && resumedAt <= 3_000_000, `resumed at ${resumedAt}`);
+});
+
+test('a partial file left by an earlier run is resumed, following a relative redirect', async () => {
+  hub.reset({ relativeRedirect: true });
+  const dir = freshDir();
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    join(dir, 'model.safetensors.incomplete'),
+    hub.files.get('model.safetensors')!.subarray(0, 5_000_000),
+  );
+  await downloadModel('gpt2', { ...fast, dir, endpoint: hub.url });
+  await assertSameAsSource(dir);
+  assert.deepEqual(hub.log.filter((l) => l.startsWith('GET /cdn/')), [`GET /cdn/${hub.sha256('model.safetensors')} bytes=5000000-`]); // prettier-ignore
+});
+
+test('a server that ignores Range makes the client start over from byte 0', async () => {
+  hub.reset({ ignoreRange: true });
+  const dir = freshDir();
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'model.safetensors.incomplete'), Buffer.alloc(1000, 7)); // junk: must be discarded
+  await downloadModel('gpt2', { ...fast, dir, endpoint: hub.url });
+  await assertSameAsSource(dir);
+});
+
+test('a corrupted transfer is a sha256 mismatch error and leaves no file behind', async () => {
+  hub.reset({ corrupt: true });
+  const dir = freshDir();
+  const want = hub.sha256('model.safetensors');
+  await assert.rejects(
+    downloadModel('gpt2', { ...fast, dir, endpoint: hub.url }),
+    new RegExp(`^Error: sha256 mismatch for model\\.safetensors: expected ${want}, got [0-9a-f]{64}`),
+  );
+  const names = await readdir(dir);
+  assert.ok(
+    !names.includes('model.safetensors') && !names.includes('model.safetensors.incomplete'),
+    names.join(),
+  );
+});
+
+test('a second download of verified files is instant: HEADs only, no GET', async () => {
+  hub.reset();
+  const dir = freshDir();
+  await downloadModel('gpt2', { ...fast, dir, endpoint: hub.url });
+  hub.reset();
+  const t = performance.now();
+  const res = await downloadModel('gpt2', { ...fast, dir, endpoint: hub.url });
+  assert.ok(performance.now() - t < 1000);
+  assert.ok(res.files.every((f) => f.fromCache));
+  assert.equal(hub.count('GET'), 0, hub.log.join('\n'));
+  assert.equal(hub.count('HEAD'), 2);
+
+  // Offline (nothing listening) the verified files are still used; an empty directory is a clear error.
+  const closed = 'http://127.0.0.1:9'; // discard port: connection refused
+  assert.ok(
+    (await downloadModel('gpt2', { ...fast, dir, endpoint: closed })).files.every((f) => f.fromCache),
+  );
+  assert.ok((await downloadModel('gpt2', { ...fast, dir, offline: true })).files.every((f) => f.fromCache));
+  await assert.rejects(
+    downloadModel('gpt2', { ...fast, dir: freshDir(), endpoint: closed, retries: 0 }),
+    /cannot reach http:\/\/127\.0\.0\.1:9 to download config\.json .*no verified copy/,
+  );
+});
+
+test('a file changed on disk after verification is downloaded again', async () => {
+  hub.reset();
+  const dir = freshDir();
+  await downloadModel('gpt2', { ...fast, dir, endpoint: hub.url });
+  await writeFile(join(dir, 'model.safetensors'), 'tampered');
+  hub.reset();
+  await downloadModel('gpt2', { ...fast, dir, endpoint: hub.url });
+  await assertSameAsSource(dir);
+  assert.equal(hub.count('GET /cdn/'), 1);
+});
+
+test('an unknown model name is a clear error listing the known ones', async () => {
+  await assert.rejects(
+    downloadModel('gpt3', { dir: freshDir(), endpoint: hub.url }),
+    /unknown model 'gpt3': known models are gpt2, gpt2-medium, gpt2-large, gpt2-xl/,
+  );
+});
+
+test('HF_ENDPOINT is honoured, and the default directory is the cache', async () => {
+  hub.reset();
+  const saved = process.env.HF_ENDPOINT;
+  process.env.HF_ENDPOINT = `${hub.url}/`;
+  try {
+    assert.equal(
+      hubFileUrl('gpt2-xl', 'config.json'),
+      `${hub.url}/openai-community/gpt2-xl/resolve/main/config.json`,
+    );
+    const res = await downloadModel('gpt2-medium', fast);
+    assert.equal(res.dir, modelCacheDir('gpt2-medium'));
+    assert.equal(res.dir, join(work, 'cache', 'models', 'gpt2-medium'));
+    await assertSameAsSource(res.dir);
+    assert.equal(hub.count('HEAD /openai-community/gpt2-medium/resolve/main/'), 2);
+  } finally {
+    if (saved === undefined) delete process.env.HF_ENDPOINT;
+    else process.env.HF_ENDPOINT = saved;
+  }
+});
+
+test('resolveModelRef: directories as-is, downloaded names from the cache, clear errors otherwise', async () => {
+  const asDir = await resolveModelRef(sourceDir);
+  assert.equal(asDir.weightsPath, join(sourceDir, 'model.safetensors'));
+  assert.equal(asDir.name, undefined);
+
+  hub.reset();
+  await downloadModel('gpt2-large', { ...fast, endpoint: hub.url });
+  const byName = await resolveModelRef('gpt2-large');
+  assert.equal(byName.dir, join(work, 'cache', 'models', 'gpt2-large'));
+  assert.equal(byName.name, 'gpt2-large');
+  assert.equal(byName.configPath, join(byName.dir, 'config.json'));
+
+  await assert.rejects(
+    resolveModelRef('gpt2-xl'),
+    /model 'gpt2-xl' is not downloaded .*run `gptkit download gpt2-xl`/,
+  );
+  await assert.rejects(
+    resolveModelRef('llama'),
+    /unknown model 'llama': give a directory .* or one of gpt2, gpt2-medium/,
+  );
+  await assert.rejects(resolveModelRef('./no/such/dir'), /model directory '.\/no\/such\/dir' does not exist/);
+  const empty = freshDir();
+  await mkdir(empty);
+  await writeFile(join(empty, 'config.json'), '{}');
+  await assert.rejects(resolveModelRef(empty), /model directory .* has no model\.safetensors/);
+});
