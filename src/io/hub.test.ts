@@ -24,6 +24,8 @@ interface Faults {
   ignoreRange?: boolean;
   /** Use a relative Location for the CDN redirect. */
   relativeRedirect?: boolean;
+  /** Answer the first N CDN GETs with 503. */
+  unavailable?: number;
 }
 
 class FakeHub {
@@ -99,12 +101,14 @@ class FakeHub {
       body = Buffer.from(body);
       body[Math.floor(body.length / 2)]! ^= 0x01;
     }
-    const headers = { 'Content-Length': body.length, 'Accept-Ranges': 'bytes' };
-    if (start > 0)
-      res.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${file.length - 1}/${file.length}` });
-    else res.writeHead(200, headers);
-    if (req.method === 'HEAD') return void res.end();
     const first = this.cdnGets++ === 0;
+    if (this.cdnGets <= (this.faults.unavailable ?? 0)) {
+      res.writeHead(503, { 'Content-Length': 0 });
+      return void res.end();
+    }
+    const headers = { 'Content-Length': body.length, 'Accept-Ranges': 'bytes' };
+    const range = `bytes ${start}-${file.length - 1}/${file.length}`;
+    res.writeHead(start > 0 ? 206 : 200, start > 0 ? { ...headers, 'Content-Range': range } : headers);
     if (first && this.faults.dropAfter !== undefined) {
       res.write(body.subarray(0, this.faults.dropAfter), () => setTimeout(() => res.socket?.destroy(), 20));
       return;
@@ -189,6 +193,33 @@ test('a server that ignores Range makes the client start over from byte 0', asyn
   await writeFile(join(dir, 'model.safetensors.incomplete'), Buffer.alloc(1000, 7)); // junk: must be discarded
   await downloadModel('gpt2', { ...fast, dir, endpoint: hub.url });
   await assertSameAsSource(dir);
+  assert.equal(hub.count('GET /cdn/'), 1);
+});
+
+test('a stale partial (another version of the file) fails verification once, then downloads cleanly', async () => {
+  hub.reset();
+  const dir = freshDir();
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'model.safetensors.incomplete'), Buffer.alloc(1000, 7));
+  await downloadModel('gpt2', { ...fast, dir, endpoint: hub.url });
+  await assertSameAsSource(dir);
+  assert.deepEqual(
+    hub.log.filter((l) => l.startsWith('GET /cdn/')).map((l) => l.split(' ')[2]),
+    ['bytes=1000-', undefined],
+  );
+});
+
+test('server errors (503) are retried with backoff', async () => {
+  hub.reset({ unavailable: 2 });
+  const dir = freshDir();
+  await downloadModel('gpt2', { ...fast, dir, endpoint: hub.url });
+  await assertSameAsSource(dir);
+  assert.equal(hub.count('GET /cdn/'), 3);
+  hub.reset({ unavailable: 10 });
+  await assert.rejects(
+    downloadModel('gpt2', { ...fast, dir: freshDir(), endpoint: hub.url, retries: 2 }),
+    /downloading model\.safetensors failed after 3 attempts: model\.safetensors: server answered 503/,
+  );
 });
 
 test('a corrupted transfer is a sha256 mismatch error and leaves no file behind', async () => {

@@ -1,0 +1,70 @@
+// `gptkit generate`: load a GPT-2 model (by name from the cache, or a directory) and stream a continuation.
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolveModelRef } from '../../io/hub.js';
+import { loadGPT2 } from '../../models/gpt/gpt2-weights.js';
+import { generate } from '../../models/gpt/generate.js';
+import { loadGpt2Tokenizer } from '../../tokenizer/gpt2.js';
+import { parseIntArg, parseFloatArg } from '../args.js';
+
+const END_OF_TEXT = 50256;
+
+/** A training run directory keeps its final model in model/; accept the run directory itself too. */
+export async function resolveModelDir(ref: string): Promise<string> {
+  const nested = join(ref, 'model');
+  if (!existsSync(join(ref, 'model.safetensors')) && existsSync(join(nested, 'model.safetensors'))) return nested;
+  return (await resolveModelRef(ref)).dir;
+}
+
+interface GenerateCliOptions {
+  model: string;
+  prompt: string;
+  maxNewTokens: number;
+  temperature: number;
+  topK?: number;
+  topP?: number;
+  seed: number;
+  json?: boolean;
+  cache: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('generate')
+    .description('continue a prompt with a GPT-2 model, streaming the text as it is generated')
+    .requiredOption('--model <name|dir>', 'gpt2, gpt2-medium, gpt2-large, gpt2-xl (downloaded), or a model directory')
+    .requiredOption('--prompt <text>', 'the text to continue')
+    .option('--max-new-tokens <n>', 'tokens to generate', parseIntArg('--max-new-tokens', 0), 50)
+    .option('--temperature <t>', '0 = greedy; > 0 samples', parseFloatArg('--temperature', 0), 0)
+    .option('--top-k <k>', 'sample only among the k most likely tokens', parseIntArg('--top-k', 1))
+    .option('--top-p <p>', 'nucleus sampling: smallest set of tokens with probability >= p', parseFloatArg('--top-p', 0))
+    .option('--seed <n>', 'seed for sampling', parseIntArg('--seed', 0), 123)
+    .option('--no-cache', 'disable the KV cache (same output, slower)')
+    .option('--json', 'print {"prompt_ids", "new_ids", "text"} as JSON at the end instead of streaming')
+    .action(async (o: GenerateCliOptions) => {
+      const dir = await resolveModelDir(o.model);
+      const model = await loadGPT2(dir);
+      const tokenizer = loadGpt2Tokenizer();
+      const promptIds = tokenizer.encode(o.prompt);
+      if (promptIds.length === 0) throw new Error('the prompt is empty');
+      const decoder = tokenizer.streamingDecoder();
+      if (!o.json) process.stdout.write(o.prompt);
+      const newIds = generate(model, promptIds, {
+        maxNewTokens: o.maxNewTokens,
+        temperature: o.temperature,
+        topK: o.topK,
+        topP: o.topP,
+        seed: o.seed,
+        stopTokens: [END_OF_TEXT],
+        useCache: o.cache,
+        onToken: o.json ? undefined : (id) => process.stdout.write(decoder.push(id)),
+      });
+      if (o.json) {
+        const text = tokenizer.decode(newIds);
+        process.stdout.write(JSON.stringify({ prompt_ids: promptIds, new_ids: newIds, text }) + '\n');
+      } else {
+        process.stdout.write(decoder.flush() + '\n');
+      }
+    });
+}
