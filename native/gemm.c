@@ -20,6 +20,11 @@
 /* Below this many flops a GEMM runs on the calling thread: waking a worker costs more than it saves. */
 #define GEMM_PARALLEL_GRAIN (2.0 * 1024 * 1024)
 
+/* GEMV paths take M up to this (the row kernels' limit); with more rows packing pays for itself. */
+#define GEMV_MAX_M 4
+/* Thread shares of N in the GEMV case are multiples of this (a 256-byte run of a B row, or 64 rows of B^T). */
+#define GEMV_ALIGN 64
+
 /* Per-thread packing buffers, grown on demand and kept (no allocation per call). */
 static _Thread_local float *tls_pack_a, *tls_pack_b;
 static _Thread_local size_t tls_pack_a_size, tls_pack_b_size;
@@ -109,6 +114,14 @@ void gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, 
     zero_or_keep_c(M, N, c, c_rs, beta);
     return;
   }
+  if (M <= GEMV_MAX_M && (b_cs == 1 || b_rs == 1)) {
+    /* Small M (generation, KV-cache attention): stream B once with the GEMV row kernels; packing B would
+     * triple its memory traffic and a 6-row micro-kernel would mostly multiply padding. */
+    const row_kernels *rk = row_kernels_get();
+    if (b_cs == 1) rk->gemv_rowmajor((int)M, a, a_rs, a_cs, b, b_rs, K, N, c, c_rs, alpha, beta);
+    else rk->gemv_transposed((int)M, a, a_rs, a_cs, b, b_cs, K, N, c, c_rs, alpha, beta);
+    return;
+  }
   const gemm_ukernel *uk = gemm_select_ukernel(cpu_isa());
   const int mr = uk->mr, nr = uk->nr;
   const int64_t kc_max = K < GEMM_KC ? K : GEMM_KC;
@@ -153,11 +166,6 @@ void gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, 
   }
 }
 
-/* ---- GEMV paths for small M (token-by-token generation): stream B once, no packing. ---- */
-#define GEMV_MAX_M 4
-/* Columns per thread share are multiples of this (one 256-byte run of a B row, or 64 rows of B^T). */
-#define GEMV_ALIGN 64
-
 /* ---- Threading ---- */
 typedef struct {
   const gemm_args *g;
@@ -176,21 +184,11 @@ static void split_aligned(int64_t n, int parts, int i, int64_t align, int64_t *l
   if (*hi > n) *hi = n;
 }
 
-static void gemm_block(const gemm_args *g, int64_t bi, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int gemv) {
+static void gemm_block(const gemm_args *g, int64_t bi, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   if (i1 <= i0 || j1 <= j0) return;
   const float *a = g->a + bi * g->a_bs + i0 * g->a_rs;
   const float *b = g->b + bi * g->b_bs + j0 * g->b_cs;
   float *c = g->c + bi * g->c_bs + i0 * g->c_rs + j0;
-  if (gemv && g->K > 0) {
-    const row_kernels *rk = row_kernels_get();
-    if (g->b_cs == 1)
-      rk->gemv_rowmajor((int)(i1 - i0), a, g->a_rs, g->a_cs, b, g->b_rs, g->K, j1 - j0, c, g->c_rs, g->alpha,
-                        g->beta);
-    else
-      rk->gemv_transposed((int)(i1 - i0), a, g->a_rs, g->a_cs, b, g->b_cs, g->K, j1 - j0, c, g->c_rs, g->alpha,
-                          g->beta);
-    return;
-  }
   gemm_serial(i1 - i0, j1 - j0, g->K, a, g->a_rs, g->a_cs, b, g->b_rs, g->b_cs, c, g->c_rs, g->alpha, g->beta);
 }
 
@@ -200,7 +198,7 @@ static void gemm_thread(void *ctx, int tid, int nthreads) {
   if (job->split_batch) {
     int64_t lo, hi;
     split_range(g->batch, nthreads, tid, &lo, &hi);
-    for (int64_t bi = lo; bi < hi; bi++) gemm_block(g, bi, 0, g->M, 0, g->N, job->gemv);
+    for (int64_t bi = lo; bi < hi; bi++) gemm_block(g, bi, 0, g->M, 0, g->N);
     return;
   }
   int tm = job->tm, tn = job->tn;
@@ -209,7 +207,7 @@ static void gemm_thread(void *ctx, int tid, int nthreads) {
   int64_t i0, i1, j0, j1;
   split_aligned(g->M, tm, ti, job->mr, &i0, &i1);
   split_aligned(g->N, tn, tj, job->gemv ? GEMV_ALIGN : job->nr, &j0, &j1);
-  for (int64_t bi = 0; bi < g->batch; bi++) gemm_block(g, bi, i0, i1, j0, j1, job->gemv);
+  for (int64_t bi = 0; bi < g->batch; bi++) gemm_block(g, bi, i0, i1, j0, j1);
 }
 
 /* C batches overlap (e.g. batch stride 0, accumulating a sum): they must then run one after another. */
@@ -219,14 +217,13 @@ static int c_batches_overlap(const gemm_args *g) {
   return g->batch > 1 && s < extent;
 }
 
-void gemm(const gemm_args *g, int threads) {
+void gemm(const gemm_args *g) {
   if (g->batch <= 0 || g->M <= 0 || g->N <= 0) return;
   const gemm_ukernel *uk = gemm_select_ukernel(cpu_isa());
   gemm_job job = {.g = g, .mr = uk->mr, .nr = uk->nr, .tm = 1, .tn = 1};
   job.gemv = g->M <= GEMV_MAX_M && (g->b_cs == 1 || g->b_rs == 1);
   double flops = 2.0 * (double)g->batch * (double)g->M * (double)g->N * (double)(g->K > 0 ? g->K : 1);
   int want = threads_for(flops, GEMM_PARALLEL_GRAIN);
-  if (want > threads) want = threads;
   int overlap = c_batches_overlap(g);
   if (want <= 1) {
     job.split_batch = !overlap;

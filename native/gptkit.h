@@ -51,8 +51,8 @@ typedef struct {
   int beta; /* 0: overwrite C, 1: accumulate */
 } gemm_args;
 
-/* C = alpha*A@B + beta*C over the batch, on up to `threads` pool threads. */
-void gemm(const gemm_args *g, int threads);
+/* C = alpha*A@B + beta*C over the batch, on the pool's threads when the size warrants it. */
+void gemm(const gemm_args *g);
 /* One non-batched GEMM on the calling thread only (attention uses it from inside a parallel region). */
 void gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
                  int64_t b_rs, int64_t b_cs, float *c, int64_t c_rs, float alpha, int beta);
@@ -83,15 +83,6 @@ void cross_entropy_backward(const float *logits, const int32_t *targets, const f
                             int64_t rows, int64_t V, int32_t ignore_index, float scale);
 void adamw_step(float *param, const float *grad, float *m, float *v, int64_t n, double lr, double beta1,
                 double beta2, double eps, double weight_decay, double step);
-
-/* ---- Vector primitives on one row (vecops.c), dispatched once on the ISA ---- */
-float vec_max(const float *x, int64_t n);
-/* y[i] = exp(x[i] - shift); returns the sum (y may be NULL to only sum; y may alias x). */
-float vec_exp_sum(const float *x, float *y, int64_t n, float shift);
-/* y[i] = scale * exp(x[i] - shift) */
-void vec_exp_scale(const float *x, float *y, int64_t n, float shift, float scale);
-void vec_scale(float *y, int64_t n, float s);
-float vec_dot(const float *a, const float *b, int64_t n);
 
 /* ---- Fused causal attention (attention.c) ---- */
 typedef struct {

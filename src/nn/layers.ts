@@ -23,8 +23,7 @@ export class Linear extends Module {
 
   /** x (..., in) -> (..., out) = x @ W^T + b */
   forward(x: Tensor): Tensor {
-    const y = ops.matmul(x, ops.transpose(this.weight));
-    return this.bias ? ops.add(y, this.bias) : y;
+    return ops.linear(x, this.weight, this.bias);
   }
 }
 

@@ -45,6 +45,12 @@ const cases: Array<[string, () => void]> = [
   ['matmul batched broadcast', () => gradcheck(ops.matmul, [r([2, 3, 4]), r([4, 2])])],
   ['matmul batch broadcast both', () => gradcheck(ops.matmul, [r([2, 1, 3, 4]), r([3, 4, 2])])],
   ['matmul transposed operands', () => gradcheck((a, b) => ops.matmul(ops.transpose(a), ops.transpose(b)), [r([4, 3]), r([5, 4])])],
+  ['linear with bias', () => gradcheck((x, w, b) => ops.linear(x, w, b), [r([2, 3, 4]), r([5, 4]), r([5])])],
+  ['linear without bias', () => gradcheck((x, w) => ops.linear(x, w), [r([3, 4]), r([2, 4])])],
+  [
+    'linear on a non-leaf weight',
+    () => gradcheck((x, w) => ops.linear(x, ops.mul(w, 2)), [r([3, 4]), r([2, 4])]),
+  ],
   ['softmax last', () => gradcheck((x) => ops.softmax(x), [r([3, 5])])],
   ['softmax axis 0', () => gradcheck((x) => ops.softmax(x, 0), [r([3, 5])])],
   ['logSoftmax', () => gradcheck((x) => ops.logSoftmax(x, -1), [r([3, 5])])],

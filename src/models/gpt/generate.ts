@@ -72,18 +72,47 @@ export function sampleNext(logits: Float32Array, opts: GenerateOptions, rng: Rng
   return order[order.length - 1];
 }
 
+/** Indices of the k largest logits, largest first (ties: lower index first), via a size-k min-heap. */
 function topIndices(logits: Float32Array, k: number): number[] {
-  const idx = Array.from({ length: logits.length }, (_, i) => i);
-  idx.sort((a, b) => logits[b] - logits[a] || a - b);
-  return idx.slice(0, k);
+  const heap: number[] = [];
+  // "a ranks below b": smaller logit, or equal logit and higher index.
+  const below = (a: number, b: number) => logits[a] < logits[b] || (logits[a] === logits[b] && a > b);
+  const siftDown = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && below(heap[l], heap[m])) m = l;
+      if (r < heap.length && below(heap[r], heap[m])) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m], heap[i]];
+      i = m;
+    }
+  };
+  for (let i = 0; i < logits.length; i++) {
+    if (heap.length < k) {
+      heap.push(i);
+      for (let c = heap.length - 1; c > 0; ) {
+        const p = (c - 1) >> 1;
+        if (!below(heap[c], heap[p])) break;
+        [heap[c], heap[p]] = [heap[p], heap[c]];
+        c = p;
+      }
+    } else if (below(heap[0], i)) {
+      heap[0] = i;
+      siftDown(0);
+    }
+  }
+  return heap.sort((a, b) => (below(a, b) ? 1 : below(b, a) ? -1 : 0));
 }
 
-/** Logits of the last position as a Float32Array copy, from logits (1, T, V). */
-function lastRow(logits: Tensor): Float32Array {
+/** Copy the logits of the last position of (1, T, V) into row (reused across steps: no fresh pages per token). */
+function lastRow(logits: Tensor, row: Float32Array): Float32Array {
   const V = logits.shape[2];
   const T = logits.shape[1];
   const start = logits.offset + (T - 1) * V;
-  return Float32Array.from(logits.data.subarray(start, start + V));
+  row.set(logits.data.subarray(start, start + V));
+  return row;
 }
 
 /** Generate up to maxNewTokens ids after the prompt ids; returns only the new ids. */
@@ -103,6 +132,7 @@ export function generate(model: GPTModel, promptIds: readonly number[], opts: Ge
   const wasTraining = model.training;
   model.eval();
   const all = [...promptIds];
+  const row = new Float32Array(model.cfg.vocabSize);
   const out: number[] = [];
   const cache = opts.useCache === false ? null : new KVCache(model.cfg.nLayers, ctx);
   try {
@@ -121,7 +151,7 @@ export function generate(model: GPTModel, promptIds: readonly number[], opts: Ge
             } else cache?.reset();
           }
           const ids = fromArray(input, [1, input.length], 'int32');
-          return lastRow(model.forward(ids, useCache ?? undefined));
+          return lastRow(model.forward(ids, useCache ?? undefined), row);
         }),
       );
       const next = sampleNext(logits, opts, rng);

@@ -1,0 +1,54 @@
+// The memory pool: size classes, reuse, and the steady-state guarantee that a repeated training step
+// allocates no new large buffers once warmed up.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { BufferPool, pool, sizeClass } from './pool.js';
+import { empty, tidy } from './tensor.js';
+import { backward } from './autograd.js';
+import { Rng } from './rng.js';
+import * as ops from '../ops/index.js';
+import { GPTModel } from '../models/gpt/gpt.js';
+import { presetConfig } from '../models/gpt/config.js';
+import { AdamW } from '../optim/index.js';
+
+describe('buffer pool', () => {
+  it('rounds sizes up by at most 12.5% and reuses released buffers', () => {
+    for (const n of [1025, 4096, 5000, 123457, 50257 * 768]) {
+      const c = sizeClass(n);
+      assert.ok(c >= n && c <= n * 1.125, `class ${c} for ${n}`);
+    }
+    const p = new BufferPool();
+    const a = p.acquire('float32', 5000);
+    assert.equal(a.length, 5000);
+    p.release(a);
+    const b = p.acquire('float32', 4990);
+    assert.equal(b.buffer, a.buffer, 'same class reuses the buffer');
+    assert.deepEqual([p.stats.allocations, p.stats.reuses], [1, 1]);
+  });
+
+  it('disposed tensors return storage; use after dispose fails loudly', () => {
+    const t = empty([4096]);
+    t.dispose();
+    assert.throws(() => t.data, /was disposed/);
+  });
+
+  it('a repeated forward+backward+AdamW step allocates no new pooled buffers after warm-up', () => {
+    const model = new GPTModel(presetConfig('gpt2-small', { vocabSize: 300, contextLength: 32, embDim: 64, nHeads: 4, nLayers: 2, dropRate: 0.1 }), new Rng(1));
+    model.train();
+    const opt = new AdamW(model.parameters(), { lr: 1e-3, weightDecay: 0.1 });
+    const ids = ops.fromArray(Array.from({ length: 64 }, (_, i) => (i * 13) % 300), [2, 32], 'int32');
+    const targets = ops.fromArray(Array.from({ length: 64 }, (_, i) => (i * 7) % 300), [2, 32], 'int32');
+    const step = () =>
+      tidy(() => {
+        opt.zeroGrad();
+        const loss = ops.crossEntropy(model.forward(ids), targets);
+        backward(loss);
+        opt.step();
+        return loss.item();
+      });
+    for (let i = 0; i < 3; i++) step();
+    const before = pool.stats.allocations;
+    for (let i = 0; i < 5; i++) step();
+    assert.equal(pool.stats.allocations - before, 0, 'no fresh buffers in steady state');
+  });
+});
