@@ -100,10 +100,10 @@ function matmulForward(a: Tensor, b: Tensor): Tensor {
     out.data.fill(0);
     return out;
   }
-  let A = a;
-  let B = b;
-  let aBatch = flatBatchStride(A, batchShape);
-  let bBatch = flatBatchStride(B, batchShape);
+  const A = a;
+  const B = b;
+  const aBatch = flatBatchStride(A, batchShape);
+  const bBatch = flatBatchStride(B, batchShape);
   if (aBatch === null || bBatch === null) {
     // Batch dims that no single stride walks (e.g. mixed broadcasting): one GEMM per batch entry.
     gemmPerBatch(a, b, out, batchShape, M, N, K);

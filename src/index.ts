@@ -1,0 +1,48 @@
+// gptkit's public API: the one entry point users import. The CLI is built on these exports only.
+
+// Engine
+export { Tensor, tidy, keep, empty, fromTypedArray, type DType } from './tensor/tensor.js';
+export { backward, noGrad, detach, isGradEnabled } from './tensor/autograd.js';
+export { Rng, globalRng, manualSeed } from './tensor/rng.js';
+export { pool, type PoolStats } from './tensor/pool.js';
+export { getBackend, setBackend, availableBackends, type Backend } from './backend/index.js';
+export * as ops from './ops/index.js';
+export { gradcheck } from './ops/gradcheck.js';
+
+// Neural network building blocks
+export { Module, parameter, isParameter, Linear, Embedding, LayerNorm, Dropout, GELU } from './nn/index.js';
+
+// GPT models
+export { GPT2_PRESETS, presetConfig, configFromHF, configToHF, validateConfig, type GPTConfig } from './models/gpt/config.js';
+export {
+  simplifiedSelfAttention,
+  SelfAttentionV1,
+  SelfAttentionV2,
+  CausalAttention,
+  MultiHeadAttentionWrapper,
+  MultiHeadAttention,
+} from './models/gpt/attention.js';
+export { GPTModel, TransformerBlock, FeedForward, FastMultiHeadAttention } from './models/gpt/gpt.js';
+export { KVCache } from './models/gpt/kv-cache.js';
+export { generate, sampleNext, type GenerateOptions } from './models/gpt/generate.js';
+export { loadGPT2, saveGPT2, hfTensors } from './models/gpt/gpt2-weights.js';
+
+// Optimisation
+export { Optimizer, AdamW, SGD, clipGradNorm, decayGroups, lrAt, type ParamGroup, type AdamWOptions, type ScheduleOptions } from './optim/index.js';
+
+// Files and downloads
+export {
+  readSafetensorsHeader,
+  loadSafetensors,
+  readSafetensors,
+  saveSafetensors,
+  type SafetensorsHeader,
+  type TensorInfo,
+  type NamedTensor,
+} from './io/safetensors.js';
+export { writeFileAtomic, openAtomicWrite } from './io/atomic.js';
+export { downloadModel, resolveModelRef, KNOWN_MODELS, type KnownModel, type DownloadResult, type ModelRef } from './io/hub.js';
+
+// Tokenizers
+export { Gpt2Tokenizer, StreamingDecoder, loadGpt2Tokenizer } from './tokenizer/gpt2.js';
+export { SimpleTokenizerV1, SimpleTokenizerV2, simpleTokenize, buildVocab } from './tokenizer/simple.js';
