@@ -55,6 +55,13 @@ export interface AttentionArgs<T extends FloatArray = FloatArray> {
   v: T;
   out: T;
   lse: T;
+  /**
+   * Dropout on the attention weights (after softmax), 0 when absent. The keep/drop decision for
+   * (bh, query position, key position) comes from dropoutKeep() below, so backward regenerates the
+   * same mask without storing it (as FlashAttention does with its counter-based RNG).
+   */
+  dropoutP?: number;
+  dropoutSeed?: number;
 }
 
 export interface AttentionBackwardArgs<T extends FloatArray = FloatArray> extends AttentionArgs<T> {
@@ -149,9 +156,31 @@ export interface Backend {
     scale: number,
   ): void;
 
+  /** True when attention() / attentionBackward() implement dropoutP (otherwise callers must not pass it). */
+  readonly attentionDropout?: boolean;
   attention(args: AttentionArgs): void;
   attentionBackward(args: AttentionBackwardArgs): void;
 
   /** PyTorch AdamW: p -= lr*wd*p; m,v moments; p -= lr * mhat / (sqrt(vhat) + eps). */
   adamw(args: AdamWArgs): void;
+}
+
+/** 32-bit finaliser of MurmurHash3: a bijective mix of all input bits. */
+export function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Per (seed, bh, query position) base of the attention-dropout hash; the C kernels compute the same. */
+export function dropoutRowBase(seed: number, bh: number, queryPos: number): number {
+  return fmix32((fmix32((seed ^ bh) >>> 0) ^ queryPos) >>> 0);
+}
+
+/** Uniform in [0, 1) with 24 bits for key position j of a row: the weight is kept when it is >= p. */
+export function dropoutUniform(rowBase: number, keyPos: number): number {
+  return (fmix32((rowBase + Math.imul(keyPos, 0x9e3779b9)) >>> 0) >>> 8) / 16777216;
 }

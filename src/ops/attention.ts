@@ -1,15 +1,32 @@
 // Fused causal self-attention: softmax(mask(q k^T * scale)) v in one kernel, with a memory-efficient
 // backward that recomputes attention weights from the saved log-sum-exp instead of storing [T, T].
 import { record } from '../tensor/autograd.js';
+import { globalRng, type Rng } from '../tensor/rng.js';
 import { empty, shapeStr, Tensor } from '../tensor/tensor.js';
 import { assertFloat, backendFor } from './util.js';
 import { flat } from './nn-fused.js';
+
+export interface AttentionOptions {
+  /** Default 1 / sqrt(D). */
+  scale?: number;
+  /** Dropout on the attention weights (training); the mask comes from a hash seeded by rng. */
+  dropoutP?: number;
+  rng?: Rng;
+}
+
+/** Whether the active backend can fuse attention-weight dropout (the js backend always can). */
+export function canFuseAttentionDropout(t: Tensor): boolean {
+  return backendFor(t).attentionDropout === true;
+}
 
 /**
  * q: (B, H, Tq, D), k and v: (B, H, Tk, D) with Tq <= Tk; query i sits at position Tk - Tq + i
  * (so a KV-cache step attends its new queries to all cached keys). Returns (B, H, Tq, D).
  */
-export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale = 1 / Math.sqrt(q.shape[q.ndim - 1])): Tensor {
+export function causalAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  const scale = opts.scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]);
+  const dropoutP = opts.dropoutP ?? 0;
+  if (!(dropoutP >= 0 && dropoutP < 1)) throw new Error(`causalAttention: dropoutP must be in [0, 1), got ${dropoutP}`);
   assertFloat('causalAttention', q, k, v);
   if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4) {
     throw new Error(`causalAttention: expected 4-d (B, H, T, D) tensors, got ${shapeStr(q.shape)}, ${shapeStr(k.shape)}, ${shapeStr(v.shape)}`);
@@ -20,12 +37,16 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale = 1 / Mat
     throw new Error(`causalAttention: incompatible shapes q ${shapeStr(q.shape)}, k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)}`);
   }
   const bk = backendFor(q);
+  if (dropoutP > 0 && !bk.attentionDropout) {
+    throw new Error(`causalAttention: the ${bk.name} backend has no fused attention dropout`);
+  }
+  const dropoutSeed = dropoutP > 0 ? (opts.rng ?? globalRng).nextUint32() : 0;
   const qf = flat(q);
   const kf = flat(k);
   const vf = flat(v);
   const out = empty(q.shape, q.dtype);
   const lse = empty([B * H * Tq], q.dtype);
-  const args = { BH: B * H, Tq, Tk, D, qStart: Tk - Tq, scale, q: qf, k: kf, v: vf, out: out.data, lse: lse.data } as const;
+  const args = { BH: B * H, Tq, Tk, D, qStart: Tk - Tq, scale, q: qf, k: kf, v: vf, out: out.data, lse: lse.data, dropoutP, dropoutSeed } as const;
   bk.attention(args as Parameters<typeof bk.attention>[0]);
   return record(out, 'causalAttention', [q, k, v], (g) => {
     const dq = empty(q.shape, q.dtype);

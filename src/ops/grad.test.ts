@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { backward, detach, noGrad } from '../tensor/autograd.js';
 import { Rng } from '../tensor/rng.js';
+import { dropoutRowBase, dropoutUniform } from '../backend/backend.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { gradcheck } from './gradcheck.js';
 import * as ops from './index.js';
@@ -81,6 +82,15 @@ const cases: Array<[string, () => void]> = [
     () => gradcheck((q, k, v) => ops.causalAttention(q, k, v), [r([1, 2, 4, 3]), r([1, 2, 4, 3]), r([1, 2, 4, 3])]),
   ],
   [
+    'causalAttention with fused dropout (fixed seed)',
+    () =>
+      gradcheck((q, k, v) => ops.causalAttention(q, k, v, { dropoutP: 0.3, rng: new Rng(11) }), [
+        r([1, 2, 5, 3]),
+        r([1, 2, 5, 3]),
+        r([1, 2, 5, 3]),
+      ]),
+  ],
+  [
     'causalAttention KV-cache shape (Tq < Tk)',
     () => gradcheck((q, k, v) => ops.causalAttention(q, k, v), [r([2, 1, 2, 3]), r([2, 1, 5, 3]), r([2, 1, 5, 3])]),
   ],
@@ -88,6 +98,42 @@ const cases: Array<[string, () => void]> = [
 
 describe('finite-difference gradient checks (float64)', () => {
   for (const [name, run] of cases) it(name, run);
+});
+
+describe('fused attention dropout', () => {
+  it('equals explicit weights times the hashed keep mask / (1 - p)', () => {
+    const [H, T, D] = [2, 6, 3];
+    const q = r([1, H, T, D]);
+    const k = r([1, H, T, D]);
+    const v = r([1, H, T, D]);
+    const p = 0.4;
+    const seed = new Rng(21).nextUint32();
+    const fused = ops.causalAttention(q, k, v, { dropoutP: p, rng: new Rng(21) }).toArray();
+    const weights = ops.softmax(
+      ops.maskedFill(ops.mul(ops.matmul(q, ops.transpose(k)), 1 / Math.sqrt(D)), ops.causalMask(T), -Infinity),
+    );
+    const z = ops.zeros([1, H, T, T], 'float64');
+    let kept = 0;
+    for (let h = 0; h < H; h++)
+      for (let i = 0; i < T; i++) {
+        const base = dropoutRowBase(seed, h, i);
+        for (let j = 0; j <= i; j++) {
+          const keep = dropoutUniform(base, j) >= p;
+          kept += keep ? 1 : 0;
+          z.data[(h * T + i) * T + j] = keep ? 1 / (1 - p) : 0;
+        }
+      }
+    assert.ok(kept > 0 && kept < (H * T * (T + 1)) / 2, 'some weights dropped, some kept');
+    const explicit = ops.matmul(ops.mul(weights, z), v).toArray();
+    fused.forEach((f, i) => assert.ok(Math.abs(f - explicit[i]) < 1e-12, `element ${i}: ${f} vs ${explicit[i]}`));
+  });
+
+  it('keeps a fraction 1 - p of the weights', () => {
+    let kept = 0;
+    const n = 200_000;
+    for (let j = 0; j < n; j++) kept += dropoutUniform(dropoutRowBase(7, j % 13, j >> 4), j) >= 0.1 ? 1 : 0;
+    assert.ok(Math.abs(kept / n - 0.9) < 0.005, `kept ${kept / n}`);
+  });
 });
 
 describe('gradient semantics', () => {

@@ -9,4 +9,4 @@ export { softmax, logSoftmax } from './softmax.js';
 export { layerNorm, gelu, crossEntropy, dropout, type CrossEntropyOptions } from './nn-fused.js';
 export { embedding, concat, split, indexSelect } from './index-ops.js';
 export { topk, multinomial } from './sampling.js';
-export { causalAttention } from './attention.js';
+export { causalAttention, canFuseAttentionDropout, type AttentionOptions } from './attention.js';

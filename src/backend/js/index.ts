@@ -8,6 +8,7 @@ import type {
   FloatArray,
   GemmArgs,
 } from '../backend.js';
+import { dropoutRowBase, dropoutUniform } from '../backend.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
@@ -191,11 +192,14 @@ function crossEntropyBackward(
 
 function attention(g: AttentionArgs): void {
   const { BH, Tq, Tk, D, qStart, scale, q, k, v, out, lse } = g;
+  const p = g.dropoutP ?? 0;
+  const keepScale = p > 0 ? 1 / (1 - p) : 1;
   const scores = new Float64Array(Tk);
   for (let h = 0; h < BH; h++) {
     for (let i = 0; i < Tq; i++) {
       const qo = (h * Tq + i) * D;
       const last = qStart + i; // keys 0..last are visible
+      const rowBase = p > 0 ? dropoutRowBase(g.dropoutSeed ?? 0, h, last) : 0;
       let max = -Infinity;
       for (let j = 0; j <= last; j++) {
         const ko = (h * Tk + j) * D;
@@ -213,9 +217,10 @@ function attention(g: AttentionArgs): void {
       lse[h * Tq + i] = max + Math.log(sum);
       out.fill(0, qo, qo + D);
       for (let j = 0; j <= last; j++) {
-        const p = scores[j] / sum;
+        let w = scores[j] / sum;
+        if (p > 0) w = dropoutUniform(rowBase, j) < p ? 0 : w * keepScale;
         const vo = (h * Tk + j) * D;
-        for (let d = 0; d < D; d++) out[qo + d] += p * v[vo + d];
+        for (let d = 0; d < D; d++) out[qo + d] += w * v[vo + d];
       }
     }
   }
@@ -223,6 +228,8 @@ function attention(g: AttentionArgs): void {
 
 function attentionBackward(g: AttentionBackwardArgs): void {
   const { BH, Tq, Tk, D, qStart, scale, q, k, v, out, lse, dout, dq, dk, dv } = g;
+  const drop = g.dropoutP ?? 0;
+  const keepScale = drop > 0 ? 1 / (1 - drop) : 1;
   dq.fill(0, 0, BH * Tq * D);
   dk.fill(0, 0, BH * Tk * D);
   dv.fill(0, 0, BH * Tk * D);
@@ -231,7 +238,8 @@ function attentionBackward(g: AttentionBackwardArgs): void {
       const qo = (h * Tq + i) * D;
       const last = qStart + i;
       const l = lse[h * Tq + i];
-      // delta = rowsum(dout * out): the softmax-backward correction (FlashAttention-2, eq. for dS)
+      const rowBase = drop > 0 ? dropoutRowBase(g.dropoutSeed ?? 0, h, last) : 0;
+      // delta = rowsum(dout * out) = sum_j P_ij dP_ij, also with dropout (FlashAttention-2's D_i)
       let delta = 0;
       for (let d = 0; d < D; d++) delta += dout[qo + d] * out[qo + d];
       for (let j = 0; j <= last; j++) {
@@ -239,12 +247,14 @@ function attentionBackward(g: AttentionBackwardArgs): void {
         let s = 0;
         for (let d = 0; d < D; d++) s += q[qo + d] * k[ko + d];
         const p = Math.exp(s * scale - l);
-        let dp = 0;
+        // Z: the dropout mask scaled by 1/(1-p); the forward used weight p * Z.
+        const z = drop > 0 ? (dropoutUniform(rowBase, j) < drop ? 0 : keepScale) : 1;
+        let dvdot = 0;
         for (let d = 0; d < D; d++) {
-          dv[ko + d] += p * dout[qo + d];
-          dp += dout[qo + d] * v[ko + d];
+          dv[ko + d] += p * z * dout[qo + d];
+          dvdot += dout[qo + d] * v[ko + d];
         }
-        const ds = p * (dp - delta) * scale;
+        const ds = p * (dvdot * z - delta) * scale;
         for (let d = 0; d < D; d++) {
           dq[qo + d] += ds * k[ko + d];
           dk[ko + d] += ds * q[qo + d];
@@ -283,6 +293,7 @@ export const jsBackend: Backend = {
   geluBackward,
   crossEntropy,
   crossEntropyBackward,
+  attentionDropout: true,
   attention,
   attentionBackward,
   adamw,

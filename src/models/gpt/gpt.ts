@@ -1,6 +1,6 @@
 // The GPT-2 model of the book's chapter 4 (GPTModel, TransformerBlock, FeedForward), with parameter
 // names as the book's code has them. Attention runs fused (scores, mask, softmax, weighted sum in one
-// kernel) unless attention dropout is active in training, where the book's readable path is used.
+// kernel, attention-weight dropout included, its mask regenerated in backward from a seeded hash).
 import * as ops from '../../ops/index.js';
 import { Module } from '../../nn/module.js';
 import { Dropout, Embedding, GELU, LayerNorm, Linear } from '../../nn/layers.js';
@@ -17,14 +17,15 @@ export class FastMultiHeadAttention extends MultiHeadAttention {
    * appended to the layer's cache and the queries attend to every cached position.
    */
   override forward(x: Tensor, cache?: KVCache, layer = 0): Tensor {
-    const useReadable = this.training && this.dropout.p > 0 && !cache;
-    if (useReadable) return super.forward(x); // attention-weight dropout needs the explicit weights
+    const dropoutP = this.training ? this.dropout.p : 0;
+    // A backend without fused attention dropout takes the book's readable path (explicit weights).
+    if (dropoutP > 0 && !cache && !ops.canFuseAttentionDropout(x)) return super.forward(x);
     const [B, T] = x.shape;
     const queries = this.splitHeads(this.W_query.forward(x)); // (B, H, T, D)
     let keys = this.splitHeads(this.W_key.forward(x));
     let values = this.splitHeads(this.W_value.forward(x));
     if (cache) [keys, values] = cache.append(layer, keys, values); // (B, H, Tcached + T, D)
-    const context = ops.causalAttention(queries, keys, values, 1 / Math.sqrt(this.headDim)); // (B, H, T, D)
+    const context = ops.causalAttention(queries, keys, values, { dropoutP, rng: this.dropout.rng }); // (B, H, T, D)
     const merged = ops.reshape(ops.transpose(context, 1, 2), [B, T, this.dOut]); // (B, T, C)
     return this.out_proj.forward(merged);
   }
