@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(__x86_64__) || defined(__i386__)
+/* GPTKIT_NO_SIMD builds the portable C path only (what a non-x86 build gets; also a way to test it). */
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(GPTKIT_NO_SIMD)
 #define GPTKIT_X86 1
 #define GPTKIT_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
 #define GPTKIT_TARGET_AVX2 __attribute__((target("avx2,fma")))

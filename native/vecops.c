@@ -10,7 +10,9 @@
 #define GELU_C 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_A 0.044715f
 #define GEMV_MAX_ROWS 4
+#ifndef GEMV_CHUNK
 #define GEMV_CHUNK 512 /* accumulator strip of the row-major GEMV: 4 rows x 2 KB stay in L1 */
+#endif
 
 static float portable_max(const float *x, int64_t n) {
   float m = -INFINITY;
@@ -150,19 +152,31 @@ static const row_kernels portable_row_kernels = {
 
 #if GPTKIT_X86
 /* The same source compiled for two instruction sets: each block gets the target of its pragma. */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 #define SIMD_AVX2
 #include "vecops_simd.inc"
 #undef SIMD_AVX2
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))), apply_to = function)
+#else
 #pragma GCC pop_options
-
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
+#endif
 #define SIMD_AVX512
 #include "vecops_simd.inc"
 #undef SIMD_AVX512
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #endif
 
 const row_kernels *row_kernels_get(void) {

@@ -43,6 +43,6 @@ export {
 export { writeFileAtomic, openAtomicWrite } from './io/atomic.js';
 export { downloadModel, resolveModelRef, KNOWN_MODELS, type KnownModel, type DownloadResult, type ModelRef } from './io/hub.js';
 
-// Tokenizers
-export { Gpt2Tokenizer, StreamingDecoder, loadGpt2Tokenizer } from './tokenizer/gpt2.js';
-export { SimpleTokenizerV1, SimpleTokenizerV2, simpleTokenize, buildVocab } from './tokenizer/simple.js';
+// Tokenizers and data
+export * from './tokenizer/index.js';
+export * from './data/index.js';

@@ -60,7 +60,12 @@ export function listCorpusFiles(dir: string, extensions: readonly string[] = ['.
       if (entry.isDirectory()) walk(p);
       else if (entry.isFile() && extensions.some((e) => entry.name.endsWith(e))) {
         const st = statSync(p);
-        out.push({ name: relative(dir, p).split(sep).join('/'), path: p, size: st.size, mtimeMs: st.mtimeMs });
+        out.push({
+          name: relative(dir, p).split(sep).join('/'),
+          path: p,
+          size: st.size,
+          mtimeMs: st.mtimeMs,
+        });
       }
     }
   };
@@ -72,9 +77,17 @@ export function listCorpusFiles(dir: string, extensions: readonly string[] = ['.
  * sha256 (hex) over the file list with sizes and modification times, and the tokenizer's identity
  * (name, vocabulary size, and the ids of a probe text), so any change there makes the cache stale.
  */
-export function corpusFingerprint(files: readonly CorpusFile[], tokenizer: CorpusOptions['tokenizer']): string {
-  const probe = tokenizer.encode(`The quick brown fox: 3.14, naïve café! ${DOCUMENT_SEPARATOR}`, { allowedSpecial: 'all' });
-  const identity = { format: 1, tokenizer: { name: tokenizer.name ?? '', vocabSize: tokenizer.vocabSize, probe } };
+export function corpusFingerprint(
+  files: readonly CorpusFile[],
+  tokenizer: CorpusOptions['tokenizer'],
+): string {
+  const probe = tokenizer.encode(`The quick brown fox: 3.14, naïve café! ${DOCUMENT_SEPARATOR}`, {
+    allowedSpecial: 'all',
+  });
+  const identity = {
+    format: 1,
+    tokenizer: { name: tokenizer.name ?? '', vocabSize: tokenizer.vocabSize, probe },
+  };
   const h = createHash('sha256');
   h.update(JSON.stringify(identity));
   for (const f of files) h.update(`\n${JSON.stringify([f.name, f.size, f.mtimeMs])}`);
@@ -116,7 +129,9 @@ function tokenizeFile(
     pending += decoder.decode();
     if (pending !== '') emit(tokenizer.encode(pending, { allowedSpecial: 'all' }));
   } catch (err) {
-    throw new Error(`corpus: cannot tokenize ${file.path}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(
+      `corpus: cannot tokenize ${file.path}: ${err instanceof Error ? err.message : String(err)}`,
+    );
   } finally {
     closeSync(fd);
   }
@@ -150,11 +165,24 @@ export function ensureCorpusCache(options: CorpusOptions): CorpusCacheInfo {
     files.forEach((file, i) => {
       if (i > 0) writer.append(separator);
       const report = (): void =>
-        options.onProgress?.({ file: file.name, filesDone: i, filesTotal: files.length, bytesDone, bytesTotal, tokens: writer.tokenCount });
-      tokenizeFile(file, tokenizer, options.chunkBytes ?? 4 << 20, (ids) => writer.append(ids), (n) => {
-        bytesDone += n;
-        report();
-      });
+        options.onProgress?.({
+          file: file.name,
+          filesDone: i,
+          filesTotal: files.length,
+          bytesDone,
+          bytesTotal,
+          tokens: writer.tokenCount,
+        });
+      tokenizeFile(
+        file,
+        tokenizer,
+        options.chunkBytes ?? 4 << 20,
+        (ids) => writer.append(ids),
+        (n) => {
+          bytesDone += n;
+          report();
+        },
+      );
     });
   } catch (err) {
     writer.abort();

@@ -22,16 +22,30 @@ test('window count follows the book loop range(0, N - maxLength, stride)', () =>
       for (const stride of [1, 2, 3, 4, 5]) {
         let loop = 0;
         for (let i = 0; i < n - maxLength; i += stride) loop++;
-        assert.equal(countWindows(n, maxLength, stride), loop, `n=${n} maxLength=${maxLength} stride=${stride}`);
+        assert.equal(
+          countWindows(n, maxLength, stride),
+          loop,
+          `n=${n} maxLength=${maxLength} stride=${stride}`,
+        );
       }
     }
   }
 });
 
 test('book: maxLength 4, stride 1, batch 1: the first two batches of the-verdict', () => {
-  const loader = createDataLoaderV1(verdict, loadGpt2Tokenizer(), { batchSize: 1, maxLength: 4, stride: 1, shuffle: false });
+  const loader = createDataLoaderV1(verdict, loadGpt2Tokenizer(), {
+    batchSize: 1,
+    maxLength: 4,
+    stride: 1,
+    shuffle: false,
+  });
   const it = loader[Symbol.iterator]();
-  const first = it.next().value as { inputs: Int32Array; targets: Int32Array; batchSize: number; seqLen: number };
+  const first = it.next().value as {
+    inputs: Int32Array;
+    targets: Int32Array;
+    batchSize: number;
+    seqLen: number;
+  };
   assert.deepEqual(rows(first.inputs, 4), [[40, 367, 2885, 1464]]);
   assert.deepEqual(rows(first.targets, 4), [[367, 2885, 1464, 1807]]);
   assert.equal(first.batchSize, 1);
@@ -41,7 +55,12 @@ test('book: maxLength 4, stride 1, batch 1: the first two batches of the-verdict
 });
 
 test('book: maxLength 4, stride 4, batch 8: inputs and targets of the first batch', () => {
-  const loader = createDataLoaderV1(verdict, loadGpt2Tokenizer(), { batchSize: 8, maxLength: 4, stride: 4, shuffle: false });
+  const loader = createDataLoaderV1(verdict, loadGpt2Tokenizer(), {
+    batchSize: 8,
+    maxLength: 4,
+    stride: 4,
+    shuffle: false,
+  });
   const [batch] = loader;
   assert.deepEqual(rows(batch.inputs, 4), [
     [40, 367, 2885, 1464],
@@ -79,7 +98,10 @@ test('the-verdict with the book defaults (256/128): 39 windows, 9 batches of 4 w
 
 const ids = Array.from({ length: 103 }, (_, i) => 1000 + i);
 
-function windowStarts(loader: DataLoader, batches: Iterable<{ inputs: Int32Array; batchSize: number; seqLen: number }>): number[] {
+function windowStarts(
+  loader: DataLoader,
+  batches: Iterable<{ inputs: Int32Array; batchSize: number; seqLen: number }>,
+): number[] {
   const out: number[] = [];
   for (const b of batches) for (let r = 0; r < b.batchSize; r++) out.push(b.inputs[r * b.seqLen] - 1000);
   return out;
@@ -91,7 +113,10 @@ test('shuffle: each epoch is a permutation, reproducible from the seed, differen
   const b = new DataLoader(ds, { batchSize: 7, shuffle: true, seed: 123 });
   const e0 = windowStarts(a, a);
   const e1 = windowStarts(a, a);
-  assert.deepEqual([...e0].sort((x, y) => x - y), Array.from({ length: ds.length }, (_, i) => i));
+  assert.deepEqual(
+    [...e0].sort((x, y) => x - y),
+    Array.from({ length: ds.length }, (_, i) => i),
+  );
   assert.notDeepEqual(e0, e1);
   assert.deepEqual(windowStarts(b, b), e0);
   assert.deepEqual(windowStarts(b, b), e1);
@@ -127,15 +152,27 @@ test('restore refuses a state from another dataset, batch size or a corrupt seed
   const s = loader.state();
   assert.throws(() => new DataLoader(ds, { batchSize: 8 }).restore(s), /batch size 4, this loader uses 8/);
   const small = SlidingWindowDataset.fromIds(ids.slice(0, 50), { maxLength: 5, stride: 2 });
-  assert.throws(() => new DataLoader(small, { batchSize: 4 }).restore(s), /for 49 windows, this dataset has 23/);
+  assert.throws(
+    () => new DataLoader(small, { batchSize: 4 }).restore(s),
+    /for 49 windows, this dataset has 23/,
+  );
   assert.throws(() => loader.restore({ ...s, epochSeed: s.epochSeed ^ 1 }), /corrupt/);
   assert.throws(() => loader.restore({ ...s, batchIndex: 999 }), /batchIndex 999 is outside/);
 });
 
 test('bad window options and out-of-range windows are clear errors', () => {
-  assert.throws(() => SlidingWindowDataset.fromIds(ids, { maxLength: 0, stride: 1 }), /maxLength must be a positive integer/);
-  assert.throws(() => SlidingWindowDataset.fromIds(ids, { maxLength: 4, stride: 0 }), /stride must be a positive integer/);
+  assert.throws(
+    () => SlidingWindowDataset.fromIds(ids, { maxLength: 0, stride: 1 }),
+    /maxLength must be a positive integer/,
+  );
+  assert.throws(
+    () => SlidingWindowDataset.fromIds(ids, { maxLength: 4, stride: 0 }),
+    /stride must be a positive integer/,
+  );
   const ds = SlidingWindowDataset.fromIds(ids, { maxLength: 4, stride: 4 });
-  assert.throws(() => ds.readWindow(ds.length, new Int32Array(4), new Int32Array(4), 0), /window 25 is out of range/);
+  assert.throws(
+    () => ds.readWindow(ds.length, new Int32Array(4), new Int32Array(4), 0),
+    /window 25 is out of range/,
+  );
   assert.equal(SlidingWindowDataset.fromIds([1, 2, 3], { maxLength: 3, stride: 1 }).length, 0);
 });

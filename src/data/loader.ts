@@ -54,7 +54,8 @@ export class DataLoader implements Iterable<Batch> {
     options: DataLoaderOptions,
   ) {
     const { batchSize } = options;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`DataLoader: batchSize must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new Error(`DataLoader: batchSize must be a positive integer, got ${batchSize}`);
     this.batchSize = batchSize;
     this.shuffle = options.shuffle ?? false;
     this.dropLast = options.dropLast ?? false;
@@ -81,14 +82,23 @@ export class DataLoader implements Iterable<Batch> {
   /** Continues from a state returned by state(); throws when it belongs to another dataset or batching. */
   restore(state: LoaderState): void {
     const where = 'DataLoader.restore';
-    if (state.windows !== this.dataset.length) throw new Error(`${where}: the state is for ${state.windows} windows, this dataset has ${this.dataset.length}`);
-    if (state.batchSize !== this.batchSize) throw new Error(`${where}: the state is for batch size ${state.batchSize}, this loader uses ${this.batchSize}`);
-    if (!Number.isInteger(state.epoch) || state.epoch < 0) throw new Error(`${where}: bad epoch ${state.epoch}`);
+    if (state.windows !== this.dataset.length)
+      throw new Error(
+        `${where}: the state is for ${state.windows} windows, this dataset has ${this.dataset.length}`,
+      );
+    if (state.batchSize !== this.batchSize)
+      throw new Error(
+        `${where}: the state is for batch size ${state.batchSize}, this loader uses ${this.batchSize}`,
+      );
+    if (!Number.isInteger(state.epoch) || state.epoch < 0)
+      throw new Error(`${where}: bad epoch ${state.epoch}`);
     if (!Number.isInteger(state.batchIndex) || state.batchIndex < 0 || state.batchIndex > this.length) {
       throw new Error(`${where}: batchIndex ${state.batchIndex} is outside 0..${this.length}`);
     }
     if (deriveSeed(state.seed >>> 0, state.epoch) !== state.epochSeed) {
-      throw new Error(`${where}: epochSeed ${state.epochSeed} does not follow from seed ${state.seed} and epoch ${state.epoch}; the state is corrupt`);
+      throw new Error(
+        `${where}: epochSeed ${state.epochSeed} does not follow from seed ${state.seed} and epoch ${state.epoch}; the state is corrupt`,
+      );
     }
     this.seed = state.seed >>> 0;
     this.epoch = state.epoch;
@@ -117,7 +127,8 @@ export class DataLoader implements Iterable<Batch> {
     const T = this.dataset.seqLen;
     const first = index * this.batchSize;
     const B = Math.min(this.batchSize, order.length - first);
-    if (!(index >= 0 && index < this.length && B > 0)) throw new Error(`batchAt: batch ${index} is out of range (an epoch has ${this.length})`);
+    if (!(index >= 0 && index < this.length && B > 0))
+      throw new Error(`batchAt: batch ${index} is out of range (an epoch has ${this.length})`);
     const inputs = new Int32Array(B * T);
     const targets = new Int32Array(B * T);
     for (let b = 0; b < B; b++) this.dataset.readWindow(order[first + b], inputs, targets, b * T);
@@ -153,8 +164,15 @@ export interface BookLoaderOptions {
 }
 
 /** The book's create_dataloader_v1: defaults batch 4, max_length 256, stride 128, shuffle, drop_last. */
-export function createDataLoaderV1(text: string, tokenizer: TextTokenizer, options: BookLoaderOptions = {}): DataLoader {
-  const dataset = textWindowDataset(text, tokenizer, { maxLength: options.maxLength ?? 256, stride: options.stride ?? 128 });
+export function createDataLoaderV1(
+  text: string,
+  tokenizer: TextTokenizer,
+  options: BookLoaderOptions = {},
+): DataLoader {
+  const dataset = textWindowDataset(text, tokenizer, {
+    maxLength: options.maxLength ?? 256,
+    stride: options.stride ?? 128,
+  });
   return new DataLoader(dataset, {
     batchSize: options.batchSize ?? 4,
     shuffle: options.shuffle ?? true,

@@ -51,11 +51,17 @@ function readHeader(fd: number, path: string): TokenFileHeader {
   const b = Buffer.alloc(TOKEN_FILE_HEADER_BYTES);
   const got = readSync(fd, b, 0, b.length, 0);
   if (got < TOKEN_FILE_HEADER_BYTES || !b.subarray(0, 8).equals(MAGIC)) {
-    throw new Error(`${path}: not a gptkit token file (bad magic or shorter than the ${TOKEN_FILE_HEADER_BYTES}-byte header)`);
+    throw new Error(
+      `${path}: not a gptkit token file (bad magic or shorter than the ${TOKEN_FILE_HEADER_BYTES}-byte header)`,
+    );
   }
   const version = b.readUInt32LE(8);
-  if (version !== TOKEN_FILE_VERSION) throw new Error(`${path}: token file version ${version}, this gptkit reads version ${TOKEN_FILE_VERSION}`);
-  if (b.readUInt32LE(56) !== BYTES_PER_TOKEN) throw new Error(`${path}: ${b.readUInt32LE(56)} bytes per token, expected ${BYTES_PER_TOKEN}`);
+  if (version !== TOKEN_FILE_VERSION)
+    throw new Error(
+      `${path}: token file version ${version}, this gptkit reads version ${TOKEN_FILE_VERSION}`,
+    );
+  if (b.readUInt32LE(56) !== BYTES_PER_TOKEN)
+    throw new Error(`${path}: ${b.readUInt32LE(56)} bytes per token, expected ${BYTES_PER_TOKEN}`);
   const header = {
     version,
     vocabSize: b.readUInt32LE(12),
@@ -65,7 +71,9 @@ function readHeader(fd: number, path: string): TokenFileHeader {
   const size = fstatSync(fd).size;
   const expected = TOKEN_FILE_HEADER_BYTES + header.tokenCount * BYTES_PER_TOKEN;
   if (size !== expected) {
-    throw new Error(`${path}: the header promises ${header.tokenCount} tokens (${expected} bytes) but the file has ${size} bytes; it is truncated or corrupt`);
+    throw new Error(
+      `${path}: the header promises ${header.tokenCount} tokens (${expected} bytes) but the file has ${size} bytes; it is truncated or corrupt`,
+    );
   }
   return header;
 }
@@ -86,8 +94,14 @@ export class TokenFileWriter {
     readonly path: string,
     readonly vocabSize: number,
   ) {
-    if (vocabSize > 65536) throw new Error(`TokenFileWriter: vocabulary of ${vocabSize} tokens does not fit in uint16 token files (at most 65,536)`);
-    this.tmpPath = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    if (vocabSize > 65536)
+      throw new Error(
+        `TokenFileWriter: vocabulary of ${vocabSize} tokens does not fit in uint16 token files (at most 65,536)`,
+      );
+    this.tmpPath = join(
+      dirname(path),
+      `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+    );
     this.fd = openSync(this.tmpPath, 'w');
   }
 
@@ -100,7 +114,9 @@ export class TokenFileWriter {
       const id = ids[i];
       if (!(id >= 0 && id < this.vocabSize && Number.isInteger(id))) {
         this.abort();
-        throw new Error(`TokenFileWriter: token id ${id} (token ${this.count} of the file) is outside the vocabulary 0..${this.vocabSize - 1}`);
+        throw new Error(
+          `TokenFileWriter: token id ${id} (token ${this.count} of the file) is outside the vocabulary 0..${this.vocabSize - 1}`,
+        );
       }
       this.buffer.writeUInt16LE(id, this.buffered * BYTES_PER_TOKEN);
       this.count++;
@@ -120,10 +136,17 @@ export class TokenFileWriter {
   finish(sourceHash: string): TokenFileHeader {
     if (!/^[0-9a-f]{0,64}$/.test(sourceHash)) {
       this.abort();
-      throw new Error(`TokenFileWriter: sourceHash must be up to 64 lowercase hex characters, got ${JSON.stringify(sourceHash)}`);
+      throw new Error(
+        `TokenFileWriter: sourceHash must be up to 64 lowercase hex characters, got ${JSON.stringify(sourceHash)}`,
+      );
     }
     this.flushBuffer();
-    const header = { version: TOKEN_FILE_VERSION, vocabSize: this.vocabSize, tokenCount: this.count, sourceHash };
+    const header = {
+      version: TOKEN_FILE_VERSION,
+      vocabSize: this.vocabSize,
+      tokenCount: this.count,
+      sourceHash,
+    };
     writeSync(this.fd, encodeHeader(header), 0, TOKEN_FILE_HEADER_BYTES, 0);
     fsyncSync(this.fd);
     closeSync(this.fd);
@@ -171,14 +194,23 @@ export class TokenFile implements TokenSource {
   read(start: number, count: number, out: Int32Array, offset: number): void {
     if (this.fd < 0) throw new Error(`${this.path}: read after close`);
     if (start < 0 || count < 0 || start + count > this.length) {
-      throw new Error(`${this.path}: tokens ${start}..${start + count} are outside the file's ${this.length} tokens`);
+      throw new Error(
+        `${this.path}: tokens ${start}..${start + count} are outside the file's ${this.length} tokens`,
+      );
     }
     const bytes = count * BYTES_PER_TOKEN;
     if (this.buffer.length < bytes) this.buffer = Buffer.alloc(bytes);
     let done = 0;
     while (done < bytes) {
-      const n = readSync(this.fd, this.buffer, done, bytes - done, TOKEN_FILE_HEADER_BYTES + start * BYTES_PER_TOKEN + done);
-      if (n === 0) throw new Error(`${this.path}: unexpected end of file at token ${start + done / BYTES_PER_TOKEN}`);
+      const n = readSync(
+        this.fd,
+        this.buffer,
+        done,
+        bytes - done,
+        TOKEN_FILE_HEADER_BYTES + start * BYTES_PER_TOKEN + done,
+      );
+      if (n === 0)
+        throw new Error(`${this.path}: unexpected end of file at token ${start + done / BYTES_PER_TOKEN}`);
       done += n;
     }
     for (let k = 0; k < count; k++) out[offset + k] = this.buffer.readUInt16LE(k * BYTES_PER_TOKEN);
@@ -196,7 +228,12 @@ export class TokenFile implements TokenSource {
 }
 
 /** Writes ids (all in memory) to a token file; for large corpora use TokenFileWriter directly. */
-export function writeTokenFile(path: string, ids: ArrayLike<number>, vocabSize: number, sourceHash = ''): TokenFileHeader {
+export function writeTokenFile(
+  path: string,
+  ids: ArrayLike<number>,
+  vocabSize: number,
+  sourceHash = '',
+): TokenFileHeader {
   const w = new TokenFileWriter(path, vocabSize);
   w.append(ids);
   return w.finish(sourceHash);

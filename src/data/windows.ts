@@ -59,8 +59,10 @@ export class SlidingWindowDataset implements WindowDataset {
     options: WindowOptions,
   ) {
     const { maxLength, stride } = options;
-    if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`SlidingWindowDataset: maxLength must be a positive integer, got ${maxLength}`);
-    if (!Number.isInteger(stride) || stride < 1) throw new Error(`SlidingWindowDataset: stride must be a positive integer, got ${stride}`);
+    if (!Number.isInteger(maxLength) || maxLength < 1)
+      throw new Error(`SlidingWindowDataset: maxLength must be a positive integer, got ${maxLength}`);
+    if (!Number.isInteger(stride) || stride < 1)
+      throw new Error(`SlidingWindowDataset: stride must be a positive integer, got ${stride}`);
     this.seqLen = maxLength;
     this.stride = stride;
     this.length = countWindows(source.length, maxLength, stride);
@@ -91,6 +93,10 @@ export interface TextTokenizer {
 }
 
 /** The book's dataset from raw text: encode (with <|endoftext|> allowed), then slide windows over it. */
-export function textWindowDataset(text: string, tokenizer: TextTokenizer, options: WindowOptions): SlidingWindowDataset {
+export function textWindowDataset(
+  text: string,
+  tokenizer: TextTokenizer,
+  options: WindowOptions,
+): SlidingWindowDataset {
   return SlidingWindowDataset.fromIds(tokenizer.encode(text, { allowedSpecial: 'all' }), options);
 }

@@ -67,7 +67,8 @@ export class MergeRules {
   // entry is the lowest rank and, among equal ranks, the leftmost pair. Stale entries are skipped
   // when popped (lazy deletion) by re-checking the pair now at that position.
   private mergeLong(initial: Int32Array, n: number, out: number[]): void {
-    if (n >= POSITION_LIMIT) throw new Error(`BPE merge: a single piece of ${n} bytes is too long (limit ${POSITION_LIMIT})`);
+    if (n >= POSITION_LIMIT)
+      throw new Error(`BPE merge: a single piece of ${n} bytes is too long (limit ${POSITION_LIMIT})`);
     const tok = Int32Array.from(initial.subarray(0, n));
     const next = new Int32Array(n);
     const prev = new Int32Array(n);

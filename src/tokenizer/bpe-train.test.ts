@@ -22,7 +22,10 @@ test("the book's test: vocab 1000 on the-verdict.txt gives 742 merges and the ex
   assert.deepEqual(ids, [74, 361, 310, 109, 98, 420, 397, 100, 300, 428, 116, 121, 519, 699, 299, 808, 534]);
   assert.equal(tok.decode(ids), text);
   // "Ġ" only ever starts a token: no merge crosses a word boundary.
-  assert.deepEqual(tok.vocab.filter((t) => t.includes('Ġ') && t !== 'Ġ' && !t.startsWith('Ġ')), []);
+  assert.deepEqual(
+    tok.vocab.filter((t) => t.includes('Ġ') && t !== 'Ġ' && !t.startsWith('Ġ')),
+    [],
+  );
   assert.equal(tok.specialTokens.get('<|endoftext|>'), 257);
 });
 
@@ -37,7 +40,10 @@ test('encode/decode round trips, special tokens and unknown characters', () => {
   assert.equal(tok.decode(ids), withEot);
   assert.throws(() => tok.encode(withEot), /special token "<\|endoftext\|>" at index 8/);
   assert.equal(tok.decode(tok.encode(withEot, { disallowedSpecial: 'none' })), withEot);
-  assert.throws(() => tok.encode('price: 5€'), /character "€" \(U\+20AC\) at index 8 is not in the vocabulary/);
+  assert.throws(
+    () => tok.encode('price: 5€'),
+    /character "€" \(U\+20AC\) at index 8 is not in the vocabulary/,
+  );
   assert.throws(() => tok.decode([5, 1000]), /unknown token id 1000 at position 1/);
 });
 
@@ -54,7 +60,10 @@ test('save and load give the same tokenizer; a corrupt file says what is wrong',
     const json = tok.toJSON();
     json.merges[3] = [1, 2, 9999];
     writeFileSync(file, JSON.stringify(json));
-    assert.throws(() => BpeTokenizerSimple.load(file), /tok.json: merges\[3\] must be \[left, right, newId\] with ids in 0..499/);
+    assert.throws(
+      () => BpeTokenizerSimple.load(file),
+      /tok.json: merges\[3\] must be \[left, right, newId\] with ids in 0..499/,
+    );
     writeFileSync(file, '{"format": "other"}');
     assert.throws(() => BpeTokenizerSimple.load(file), /not a gptkit-bpe-simple file/);
   } finally {
@@ -68,10 +77,11 @@ function naiveMerges(chunks: string[][], merges: number): Array<[string, string]
   const out: Array<[string, string]> = [];
   for (let m = 0; m < merges; m++) {
     const counts = new Map<string, number>();
-    for (const s of seqs) for (let i = 0; i + 1 < s.length; i++) {
-      const k = JSON.stringify([s[i], s[i + 1]]);
-      counts.set(k, (counts.get(k) ?? 0) + 1);
-    }
+    for (const s of seqs)
+      for (let i = 0; i + 1 < s.length; i++) {
+        const k = JSON.stringify([s[i], s[i + 1]]);
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+      }
     let best = '';
     let bestCount = 0;
     for (const [k, c] of counts) if (c > bestCount) [best, bestCount] = [k, c];
@@ -94,7 +104,7 @@ function naiveMerges(chunks: string[][], merges: number): Array<[string, string]
 
 test('the incremental trainer picks the same merges as a full recount, ties included', () => {
   let seed = 1;
-  const rand = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const rand = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   for (let trial = 0; trial < 30; trial++) {
     const words: string[] = [];
     for (let w = 0; w < 40 + trial * 5; w++) {
@@ -104,7 +114,10 @@ test('the incremental trainer picks the same merges as a full recount, ties incl
       words.push(word);
     }
     const text = words.join(rand() < 0.5 ? ' ' : '\n');
-    const tok = BpeTokenizerSimple.train(text, { vocabSize: 258 + 1 + 40, allowedSpecial: ['<|endoftext|>'] });
+    const tok = BpeTokenizerSimple.train(text, {
+      vocabSize: 258 + 1 + 40,
+      allowedSpecial: ['<|endoftext|>'],
+    });
     const got = tok.merges.map(([l, r]) => [tok.vocab[l], tok.vocab[r]]);
     const chunks = [...text.matchAll(/\n| ?[^ \n]+| /g)].map((m) => [...m[0].replace(/^ /, 'Ġ')]);
     assert.deepEqual(got, naiveMerges(chunks, got.length), `trial ${trial}`);
@@ -144,7 +157,10 @@ test('byte-level training: the GPT-2 tokenizer loads the result and round-trips'
     saveByteLevelBpe(dir, bpe);
     const loaded = Gpt2Tokenizer.fromDirectory(dir);
     assert.deepEqual(loaded.encode(verdict), ids);
-    assert.deepEqual(loaded.encode(unseen, { allowedSpecial: 'all' }), tok.encode(unseen, { allowedSpecial: 'all' }));
+    assert.deepEqual(
+      loaded.encode(unseen, { allowedSpecial: 'all' }),
+      tok.encode(unseen, { allowedSpecial: 'all' }),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -10,6 +10,7 @@ import { Gpt2Tokenizer, type AllowedSpecial } from './gpt2.js';
 import { MergeTrainer, type TrainingWord } from './merge-trainer.js';
 import { PairTable } from './pair-table.js';
 import { InvalidUtf16Error, splitGpt2 } from './pretokenize.js';
+import { checkDisallowedSpecials, splitOnSpecials } from './special-split.js';
 
 /** Called after each merge during training: merges done so far, and the most that will be done. */
 export type TrainProgress = (done: number, total: number) => void;
@@ -55,45 +56,6 @@ function compareCodePoints(a: string, b: string): number {
   return a.codePointAt(0)! - b.codePointAt(0)!;
 }
 
-// Splits text around occurrences of the given special tokens: calls `plain` for the text between them.
-function splitOnSpecials(
-  text: string,
-  specials: ReadonlySet<string>,
-  plain: (from: number, to: number) => void,
-  special: (token: string) => void,
-): void {
-  let pos = 0;
-  for (;;) {
-    let found = -1;
-    let token = '';
-    for (const s of specials) {
-      const at = text.indexOf(s, pos);
-      if (at >= 0 && (found < 0 || at < found || (at === found && s.length > token.length))) {
-        found = at;
-        token = s;
-      }
-    }
-    if (found < 0) break;
-    plain(pos, found);
-    special(token);
-    pos = found + token.length;
-  }
-  plain(pos, text.length);
-}
-
-function checkDisallowed(text: string, specials: ReadonlyMap<string, number>, allowed: ReadonlySet<string>): void {
-  for (const [s, id] of specials) {
-    if (allowed.has(s)) continue;
-    const at = text.indexOf(s);
-    if (at >= 0) {
-      throw new Error(
-        `encode: the text contains the special token ${JSON.stringify(s)} at index ${at}, which is not allowed. ` +
-          `Pass { allowedSpecial: new Set([${JSON.stringify(s)}]) } to encode it as id ${id}, or { disallowedSpecial: 'none' } to encode it as text.`,
-      );
-    }
-  }
-}
-
 export class BpeTokenizerSimple {
   /** Token strings by id ("Ġ" stands for a space). */
   readonly vocab: readonly string[];
@@ -103,7 +65,11 @@ export class BpeTokenizerSimple {
   private readonly inverse = new Map<string, number>();
   private readonly mergeTable = new PairTable(1024);
 
-  private constructor(vocab: string[], merges: Array<[number, number, number]>, specials: Map<string, number>) {
+  private constructor(
+    vocab: string[],
+    merges: Array<[number, number, number]>,
+    specials: Map<string, number>,
+  ) {
     this.vocab = vocab;
     this.merges = merges;
     this.specialTokens = specials;
@@ -157,7 +123,10 @@ export class BpeTokenizerSimple {
     const idOf = new Map<string, number>();
     vocab.forEach((t, id) => idOf.set(t, id));
 
-    const words: TrainingWord[] = chunkList.map((c, i) => ({ symbols: Array.from(c, (ch) => idOf.get(ch)!), count: counts[i] }));
+    const words: TrainingWord[] = chunkList.map((c, i) => ({
+      symbols: Array.from(c, (ch) => idOf.get(ch)!),
+      count: counts[i],
+    }));
     const trainer = new MergeTrainer(words);
     const merges: Array<[number, number, number]> = [];
     const total = Math.max(0, options.vocabSize - vocab.length);
@@ -176,9 +145,14 @@ export class BpeTokenizerSimple {
   /** Token ids of `text`; special tokens follow the same rules as Gpt2Tokenizer.encode. */
   encode(text: string, options: SimpleBpeEncodeOptions = {}): number[] {
     const allowed: ReadonlySet<string> =
-      options.allowedSpecial === 'all' ? new Set(this.specialTokens.keys()) : (options.allowedSpecial ?? new Set());
-    for (const s of allowed) if (!this.specialTokens.has(s)) throw new Error(`encode: ${JSON.stringify(s)} is not a special token of this tokenizer`);
-    if ((options.disallowedSpecial ?? 'all') === 'all') checkDisallowed(text, this.specialTokens, allowed);
+      options.allowedSpecial === 'all'
+        ? new Set(this.specialTokens.keys())
+        : (options.allowedSpecial ?? new Set());
+    for (const s of allowed)
+      if (!this.specialTokens.has(s))
+        throw new Error(`encode: ${JSON.stringify(s)} is not a special token of this tokenizer`);
+    if ((options.disallowedSpecial ?? 'all') === 'all')
+      checkDisallowedSpecials(text, this.specialTokens, allowed);
     const out: number[] = [];
     splitOnSpecials(
       text,
@@ -203,9 +177,12 @@ export class BpeTokenizerSimple {
       const id = this.inverse.get(ch);
       if (id === undefined) {
         const cp = ch.codePointAt(0)!;
-        if (cp >= 0xd800 && cp <= 0xdfff) throw new Error(`encode: ${new InvalidUtf16Error(offset, cp).message}`);
+        if (cp >= 0xd800 && cp <= 0xdfff)
+          throw new Error(`encode: ${new InvalidUtf16Error(offset, cp).message}`);
         const hex = cp.toString(16).toUpperCase().padStart(4, '0');
-        throw new Error(`encode: character ${JSON.stringify(ch)} (U+${hex}) at index ${offset} is not in the vocabulary (it did not occur in the training text)`);
+        throw new Error(
+          `encode: character ${JSON.stringify(ch)} (U+${hex}) at index ${offset} is not in the vocabulary (it did not occur in the training text)`,
+        );
       }
       ids.push(id);
       offset += ch.length;
@@ -234,7 +211,10 @@ export class BpeTokenizerSimple {
     let s = '';
     ids.forEach((id, i) => {
       const t = Number.isInteger(id) ? this.vocab[id] : undefined;
-      if (t === undefined) throw new Error(`decode: unknown token id ${id} at position ${i} (vocabulary has ids 0..${this.vocab.length - 1})`);
+      if (t === undefined)
+        throw new Error(
+          `decode: unknown token id ${id} at position ${i} (vocabulary has ids 0..${this.vocab.length - 1})`,
+        );
       s += this.specialTokens.has(t) ? t : t.replaceAll(SPACE_MARK, ' ');
     });
     return s;
@@ -256,24 +236,32 @@ export class BpeTokenizerSimple {
       throw new Error(`${source}: ${what}`);
     };
     const d = data as Partial<SimpleBpeFile> | null;
-    if (!d || typeof d !== 'object' || d.format !== 'gptkit-bpe-simple') fail('not a gptkit-bpe-simple file (missing "format": "gptkit-bpe-simple")');
+    if (!d || typeof d !== 'object' || d.format !== 'gptkit-bpe-simple')
+      fail('not a gptkit-bpe-simple file (missing "format": "gptkit-bpe-simple")');
     if (d!.version !== 1) fail(`unsupported version ${JSON.stringify(d!.version)} (expected 1)`);
     const vocab = d!.vocab;
-    if (!Array.isArray(vocab) || !vocab.every((t) => typeof t === 'string')) fail('"vocab" must be an array of strings');
+    if (!Array.isArray(vocab) || !vocab.every((t) => typeof t === 'string'))
+      fail('"vocab" must be an array of strings');
     const merges = d!.merges;
     if (!Array.isArray(merges)) fail('"merges" must be an array of [left, right, newId]');
     const n = vocab!.length;
     merges!.forEach((m, i) => {
       const ok = Array.isArray(m) && m.length === 3 && m.every((x) => Number.isInteger(x) && x >= 0 && x < n);
-      if (!ok) fail(`merges[${i}] must be [left, right, newId] with ids in 0..${n - 1}, got ${JSON.stringify(m)}`);
-      if (vocab![m[2]] !== vocab![m[0]] + vocab![m[1]]) fail(`merges[${i}]: vocab[${m[2]}] is not vocab[${m[0]}] + vocab[${m[1]}]`);
+      if (!ok)
+        fail(`merges[${i}] must be [left, right, newId] with ids in 0..${n - 1}, got ${JSON.stringify(m)}`);
+      if (vocab![m[2]] !== vocab![m[0]] + vocab![m[1]])
+        fail(`merges[${i}]: vocab[${m[2]}] is not vocab[${m[0]}] + vocab[${m[1]}]`);
     });
     const specials = new Map<string, number>();
     for (const [t, id] of Object.entries(d!.specialTokens ?? {})) {
       if (vocab![id] !== t) fail(`special token ${JSON.stringify(t)} does not match vocab[${id}]`);
       specials.set(t, id);
     }
-    return new BpeTokenizerSimple([...vocab!], merges!.map(([l, r, id]) => [l, r, id]), specials);
+    return new BpeTokenizerSimple(
+      [...vocab!],
+      merges!.map(([l, r, id]) => [l, r, id]),
+      specials,
+    );
   }
 
   /** Writes the tokenizer as one JSON file. */
@@ -318,7 +306,9 @@ export function trainByteLevelBpe(text: string, options: ByteLevelTrainOptions):
   const specials = [...(options.specialTokens ?? ['<|endoftext|>'])];
   const targetMerges = options.vocabSize - 256 - specials.length;
   if (!Number.isInteger(options.vocabSize) || targetMerges < 0) {
-    throw new Error(`trainByteLevelBpe: vocabSize must be an integer of at least ${256 + specials.length} (256 bytes + ${specials.length} special tokens), got ${options.vocabSize}`);
+    throw new Error(
+      `trainByteLevelBpe: vocabSize must be an integer of at least ${256 + specials.length} (256 bytes + ${specials.length} special tokens), got ${options.vocabSize}`,
+    );
   }
   const pieceIndex = new Map<string, number>();
   const pieces: string[] = [];
@@ -331,7 +321,10 @@ export function trainByteLevelBpe(text: string, options: ByteLevelTrainOptions):
       try {
         parts = splitGpt2(text.slice(from, to));
       } catch (err) {
-        if (err instanceof InvalidUtf16Error) throw new Error(`trainByteLevelBpe: ${err.message.replace(/index \d+/, `index ${from + err.index}`)}`);
+        if (err instanceof InvalidUtf16Error)
+          throw new Error(
+            `trainByteLevelBpe: ${err.message.replace(/index \d+/, `index ${from + err.index}`)}`,
+          );
         throw err;
       }
       for (const p of parts) {
@@ -354,7 +347,10 @@ export function trainByteLevelBpe(text: string, options: ByteLevelTrainOptions):
     tokens.push(BYTE_TO_CHAR[b]);
   });
   const encoder = new Map<string, number>(tokens.map((t, i) => [t, i]));
-  const words: TrainingWord[] = pieces.map((p, i) => ({ symbols: Array.from(utf8Bytes(p), (b) => byteId[b]), count: counts[i] }));
+  const words: TrainingWord[] = pieces.map((p, i) => ({
+    symbols: Array.from(utf8Bytes(p), (b) => byteId[b]),
+    count: counts[i],
+  }));
   const trainer = new MergeTrainer(words);
   const merges: Array<[string, string]> = [];
   while (merges.length < targetMerges) {
@@ -384,10 +380,18 @@ export function trainByteLevelBpe(text: string, options: ByteLevelTrainOptions):
 
 /** A Gpt2Tokenizer over a trained byte-level BPE. */
 export function byteLevelTokenizer(bpe: ByteLevelBpe, name = 'byte-level BPE'): Gpt2Tokenizer {
-  return new Gpt2Tokenizer({ encoder: bpe.encoder, merges: bpe.merges, specialTokens: bpe.specialTokens, name });
+  return new Gpt2Tokenizer({
+    encoder: bpe.encoder,
+    merges: bpe.merges,
+    specialTokens: bpe.specialTokens,
+    name,
+  });
 }
 
-/** Writes encoder.json and vocab.bpe into `dir` (created if missing); Gpt2Tokenizer.fromDirectory reads them. */
+/**
+ * Writes encoder.json and vocab.bpe into `dir` (created if missing); Gpt2Tokenizer.fromDirectory reads
+ * them. Special tokens live in encoder.json, so on loading only those spelled `<|...|>` are special again.
+ */
 export function saveByteLevelBpe(dir: string, bpe: ByteLevelBpe): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'encoder.json'), formatEncoderJson(bpe.encoder));

@@ -63,33 +63,29 @@ export function utf8Bytes(text: string): Uint8Array {
   return utf8Encoder.encode(text);
 }
 
-/**
- * Index of the first lone surrogate in `text` (starting at `from`), or -1 if the text is well-formed.
- * Lone surrogates have no UTF-8 encoding, so byte-level tokenizers must refuse them rather than guess.
- */
-export function findLoneSurrogate(text: string, from = 0): number {
-  for (let i = from; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0xd800 || c > 0xdfff) continue;
-    if (c <= 0xdbff) {
-      const d = i + 1 < text.length ? text.charCodeAt(i + 1) : 0;
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        i++;
-        continue;
-      }
+/** True when the bytes are well-formed UTF-8 (no truncated, overlong or surrogate sequences). */
+export function isWellFormedUtf8(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length;) {
+    const x = b[i];
+    if (x < 0x80) {
+      i++;
+      continue;
     }
-    return i;
+    let need: number;
+    let min: number;
+    if (x >= 0xc2 && x <= 0xdf) [need, min] = [1, 0x80];
+    else if (x >= 0xe0 && x <= 0xef) [need, min] = [2, 0x800];
+    else if (x >= 0xf0 && x <= 0xf4) [need, min] = [3, 0x10000];
+    else return false;
+    if (i + need >= b.length) return false;
+    let cp = x & (0x3f >> need);
+    for (let k = 1; k <= need; k++) {
+      const y = b[i + k];
+      if ((y & 0xc0) !== 0x80) return false;
+      cp = (cp << 6) | (y & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += need + 1;
   }
-  return -1;
-}
-
-/** The error thrown for invalid UTF-16: says where and what, so the caller can find the bad input. */
-export function loneSurrogateError(text: string, index: number, where: string): Error {
-  const c = text.charCodeAt(index);
-  const kind = c <= 0xdbff ? 'high' : 'low';
-  const hex = c.toString(16).toUpperCase().padStart(4, '0');
-  return new Error(
-    `${where}: invalid UTF-16 at index ${index}: lone ${kind} surrogate U+${hex} ` +
-      '(the text is not valid Unicode; repair it, e.g. with text.toWellFormed(), before encoding)',
-  );
+  return true;
 }

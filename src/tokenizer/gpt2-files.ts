@@ -29,7 +29,9 @@ export function parseEncoderJson(text: string, file: string): Map<string, number
     const pos = /position (\d+)/.exec(msg);
     const where = pos ? ` at ${lineAndColumn(text, Number(pos[1]))}` : '';
     const detail = msg.length > 160 ? `${msg.slice(0, 160)}...` : msg;
-    throw new Error(`${file}: not valid JSON${where} (${detail}); the vocabulary file is corrupt or truncated`);
+    throw new Error(
+      `${file}: not valid JSON${where} (${detail}); the vocabulary file is corrupt or truncated`,
+    );
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new Error(`${file}: expected a JSON object mapping token strings to ids`);
@@ -40,7 +42,9 @@ export function parseEncoderJson(text: string, file: string): Map<string, number
   for (const token in object) {
     const id = object[token];
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= 2 ** 25) {
-      throw new Error(`${file}: token ${JSON.stringify(token)} has id ${JSON.stringify(id)}; ids must be integers in 0..${2 ** 25 - 1}`);
+      throw new Error(
+        `${file}: token ${JSON.stringify(token)} has id ${JSON.stringify(id)}; ids must be integers in 0..${2 ** 25 - 1}`,
+      );
     }
     const other = byId[id];
     if (other !== undefined) {

@@ -24,8 +24,12 @@ function mulberry32(seed: number): () => number {
 function corpusTexts(): string[] {
   const verdict = readFileSync(dataPath('the-verdict.txt'), 'utf8');
   const sms = readFileSync(dataPath('SMSSpamCollection.tsv'), 'utf8');
-  const instructions = JSON.parse(readFileSync(dataPath('instruction-data.json'), 'utf8')) as Array<Record<string, string>>;
-  const instructionText = instructions.map((e) => `${e.instruction}\n\n${e.input}\n\n${e.output}`).join('\n\n');
+  const instructions = JSON.parse(readFileSync(dataPath('instruction-data.json'), 'utf8')) as Array<
+    Record<string, string>
+  >;
+  const instructionText = instructions
+    .map((e) => `${e.instruction}\n\n${e.input}\n\n${e.output}`)
+    .join('\n\n');
   return [verdict, sms, instructionText];
 }
 
@@ -33,7 +37,23 @@ function corpusTexts(): string[] {
 function mixedTexts(count: number): string[] {
   const rand = mulberry32(7);
   const sources = corpusTexts();
-  const spice = ['  ', '\t', '\n\n', ' \n ', '123456', "'S", "'ll", 'é', '日本語', '👍🏽', '\u00a0', '\u200b', '--', '...', '$5.99'];
+  const spice = [
+    '  ',
+    '\t',
+    '\n\n',
+    ' \n ',
+    '123456',
+    "'S",
+    "'ll",
+    'é',
+    '日本語',
+    '👍🏽',
+    '\u00a0',
+    '\u200b',
+    '--',
+    '...',
+    '$5.99',
+  ];
   const out: string[] = [];
   for (let n = 0; n < count; n++) {
     let s = '';
@@ -52,7 +72,13 @@ function mixedTexts(count: number): string[] {
 test('gptkit, js-tiktoken and gpt-tokenizer agree on the bundled corpora and 400 mixed texts', () => {
   const ours = loadGpt2Tokenizer();
   const tiktoken = new Tiktoken(gpt2Ranks);
-  const texts = [...corpusTexts(), ...mixedTexts(400), 'a'.repeat(2000), ' '.repeat(300) + 'x', '!'.repeat(999)];
+  const texts = [
+    ...corpusTexts(),
+    ...mixedTexts(400),
+    'a'.repeat(2000),
+    ' '.repeat(300) + 'x',
+    '!'.repeat(999),
+  ];
   for (const text of texts) {
     const ids = ours.encode(text);
     const label = JSON.stringify(text.slice(0, 60));

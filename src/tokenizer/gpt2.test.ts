@@ -11,7 +11,9 @@ import { BYTE_TO_CHAR, GPT2_BYTE_ORDER } from './byte-level.js';
 import { Gpt2Tokenizer, loadGpt2Tokenizer } from './gpt2.js';
 
 // dist/src/tokenizer/gpt2.test.js -> the folder that holds the repository and ../shared.
-const fixtureFile = fileURLToPath(new URL('../../../../shared/fixtures/tokenizer/gpt2-cases.json', import.meta.url));
+const fixtureFile = fileURLToPath(
+  new URL('../../../../shared/fixtures/tokenizer/gpt2-cases.json', import.meta.url),
+);
 const haveFixtures = existsSync(fixtureFile);
 
 interface FixtureCase {
@@ -20,17 +22,21 @@ interface FixtureCase {
   ids: number[];
 }
 
-test('matches every case of the reference table (gpt2-cases.json)', { skip: !haveFixtures && `no fixtures at ${fixtureFile}` }, () => {
-  const tok = loadGpt2Tokenizer();
-  const { cases } = JSON.parse(readFileSync(fixtureFile, 'utf8')) as { cases: FixtureCase[] };
-  assert.ok(cases.length >= 15);
-  for (const c of cases) {
-    const text = c.text ?? readFileSync(dataPath(c.file!), 'utf8');
-    const label = c.file ?? JSON.stringify(text).slice(0, 60);
-    assert.deepEqual(tok.encode(text), c.ids, label);
-    assert.equal(tok.decode(c.ids), text, `decode ${label}`);
-  }
-});
+test(
+  'matches every case of the reference table (gpt2-cases.json)',
+  { skip: !haveFixtures && `no fixtures at ${fixtureFile}` },
+  () => {
+    const tok = loadGpt2Tokenizer();
+    const { cases } = JSON.parse(readFileSync(fixtureFile, 'utf8')) as { cases: FixtureCase[] };
+    assert.ok(cases.length >= 15);
+    for (const c of cases) {
+      const text = c.text ?? readFileSync(dataPath(c.file!), 'utf8');
+      const label = c.file ?? JSON.stringify(text).slice(0, 60);
+      assert.deepEqual(tok.encode(text), c.ids, label);
+      assert.equal(tok.decode(c.ids), text, `decode ${label}`);
+    }
+  },
+);
 
 test('the-verdict.txt is 5,145 tokens starting as in the book', () => {
   const tok = loadGpt2Tokenizer();
@@ -42,18 +48,27 @@ test('the-verdict.txt is 5,145 tokens starting as in the book', () => {
 test('the book example with <|endoftext|> allowed, and tiktoken errors when it is not', () => {
   const tok = loadGpt2Tokenizer();
   const text = 'Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace.';
-  const expected = [15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617, 34680, 27271, 13];
+  const expected = [
+    15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617, 34680, 27271,
+    13,
+  ];
   assert.deepEqual(tok.encode(text, { allowedSpecial: new Set(['<|endoftext|>']) }), expected);
   assert.deepEqual(tok.encode(text, { allowedSpecial: 'all' }), expected);
   assert.equal(tok.decode(expected), text);
-  assert.throws(() => tok.encode(text), /special token "<\|endoftext\|>" at index 24, which is not allowed.*disallowedSpecial: 'none'/);
+  assert.throws(
+    () => tok.encode(text),
+    /special token "<\|endoftext\|>" at index 24, which is not allowed.*disallowedSpecial: 'none'/,
+  );
   const plain = tok.encode(text, { disallowedSpecial: 'none' });
   assert.deepEqual(plain.slice(7, 13), [1279, 91, 437, 1659, 5239, 91]);
   assert.equal(tok.decode(plain), text);
   assert.deepEqual(tok.encodeOrdinary(text), plain);
   assert.equal(tok.endOfTextId, 50256);
   assert.equal(tok.vocabSize, 50257);
-  assert.throws(() => tok.encode('x', { allowedSpecial: new Set(['<|pad|>']) }), /"<\|pad\|>", which is not a special token/);
+  assert.throws(
+    () => tok.encode('x', { allowedSpecial: new Set(['<|pad|>']) }),
+    /"<\|pad\|>", which is not a special token/,
+  );
 });
 
 test('100,000 x "a" encodes in well under a second, as 25,000 x "aaaa"', () => {
@@ -90,7 +105,10 @@ test('the same piece gives the same ids whether it comes from the cache or not',
 
 test('lone surrogates are rejected with their index; unknown ids with id and position', () => {
   const tok = loadGpt2Tokenizer();
-  assert.throws(() => tok.encode('hello \ud83d world'), /encode: invalid UTF-16 at index 6: lone high surrogate U\+D83D/);
+  assert.throws(
+    () => tok.encode('hello \ud83d world'),
+    /encode: invalid UTF-16 at index 6: lone high surrogate U\+D83D/,
+  );
   assert.throws(
     () => tok.encode('<|endoftext|>ab\udc00', { allowedSpecial: 'all' }),
     /invalid UTF-16 at index 15: lone low surrogate/,
@@ -136,7 +154,13 @@ function tinySpec(): { encoder: Record<string, number>; merges: Array<[string, s
   encoder['ab'] = 256;
   encoder['abc'] = 257;
   encoder['<|endoftext|>'] = 258;
-  return { encoder, merges: [['a', 'b'], ['ab', 'c']] };
+  return {
+    encoder,
+    merges: [
+      ['a', 'b'],
+      ['ab', 'c'],
+    ],
+  };
 }
 
 test('a tokenizer built from an explicit encoder and merges', () => {
@@ -158,9 +182,15 @@ test('corrupt vocabulary files are reported with file and line', () => {
     assert.equal(Gpt2Tokenizer.fromFiles(enc, bpe).vocabSize, 259);
 
     writeFileSync(bpe, '#version: 0.2\na b\nabc\n');
-    assert.throws(() => Gpt2Tokenizer.fromFiles(enc, bpe), (e: Error) => e.message.startsWith(`${bpe} line 3: expected two tokens`));
+    assert.throws(
+      () => Gpt2Tokenizer.fromFiles(enc, bpe),
+      (e: Error) => e.message.startsWith(`${bpe} line 3: expected two tokens`),
+    );
     writeFileSync(bpe, '#version: 0.2\na b\nab q\n');
-    assert.throws(() => Gpt2Tokenizer.fromFiles(enc, bpe), new RegExp(`vocab.bpe line 3: merge "ab q" uses token "abq", which is not in .*encoder.json`));
+    assert.throws(
+      () => Gpt2Tokenizer.fromFiles(enc, bpe),
+      new RegExp(`vocab.bpe line 3: merge "ab q" uses token "abq", which is not in .*encoder.json`),
+    );
     writeFileSync(bpe, '#version: 0.2\na b\n');
     writeFileSync(enc, '{"a": 1,\n "b": 2');
     assert.throws(() => Gpt2Tokenizer.fromFiles(enc, bpe), /encoder.json: not valid JSON at line 2 column/);
@@ -175,9 +205,32 @@ test('corrupt vocabulary files are reported with file and line', () => {
 
 test('GPT-2 merge ranks are token ids minus 256, so merge order and tiktoken rank order agree', () => {
   const lines = readFileSync(dataPath('gpt2', 'vocab.bpe'), 'utf8').split('\n').slice(1).filter(Boolean);
-  const encoder = JSON.parse(readFileSync(dataPath('gpt2', 'encoder.json'), 'utf8')) as Record<string, number>;
+  const encoder = JSON.parse(readFileSync(dataPath('gpt2', 'encoder.json'), 'utf8')) as Record<
+    string,
+    number
+  >;
   lines.forEach((line, i) => {
     const [a, b] = line.split(' ');
     assert.equal(encoder[a + b], 256 + i, line);
   });
+});
+
+test('many allowed special tokens: linear time, and each occurrence becomes its id', () => {
+  const spec = tinySpec();
+  const tok = new Gpt2Tokenizer({ ...spec, encoder: { ...spec.encoder, '<|pad|>': 259 } });
+  const text = 'ab<|endoftext|>'.repeat(50_000);
+  const t0 = performance.now();
+  const ids = tok.encode(text, { allowedSpecial: 'all' });
+  assert.ok(performance.now() - t0 < 1000);
+  assert.equal(ids.length, 100_000);
+  assert.deepEqual(ids.slice(0, 4), [256, 258, 256, 258]);
+  assert.deepEqual(tok.encode('<|pad|><|endoftext|>x', { allowedSpecial: 'all' }), [
+    259,
+    258,
+    tok.encode('x')[0],
+  ]);
+  assert.throws(
+    () => tok.encode('a<|pad|>', { allowedSpecial: new Set(['<|endoftext|>']) }),
+    /"<\|pad\|>" at index 1/,
+  );
 });

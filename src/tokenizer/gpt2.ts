@@ -4,13 +4,18 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BYTE_TO_CHAR, tokenStringToBytes, utf8Bytes } from './byte-level.js';
+import { BYTE_TO_CHAR, isWellFormedUtf8, tokenStringToBytes, utf8Bytes } from './byte-level.js';
 import { MergeRules } from './bpe-merge.js';
 import { parseEncoderJson, parseVocabBpe } from './gpt2-files.js';
 import { PairTable } from './pair-table.js';
 import { hashRange, PieceTable } from './piece-table.js';
 import { gpt2PieceEnd, InvalidUtf16Error } from './pretokenize.js';
+import { checkDisallowedSpecials, splitOnSpecials } from './special-split.js';
+import { StreamingDecoder } from './streaming-decoder.js';
 import { dataPath } from '../data/paths.js';
+
+// Re-exported so code that imports the tokenizer module gets its decoder type too.
+export { StreamingDecoder };
 
 /** What a GPT-2-style tokenizer is made of: the token -> id map and the merges in rank order. */
 export interface Gpt2TokenizerSpec {
@@ -41,36 +46,15 @@ export interface EncodeOptions {
 }
 
 const EMPTY_SET: ReadonlySet<string> = new Set();
+// FNV-1a, as piece-table.ts's hashRange, so pieces hashed while scanning find their table entries.
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+const ASCII_LETTER = new Uint8Array(128);
+for (let c = 65; c <= 90; c++) ASCII_LETTER[c] = ASCII_LETTER[c + 32] = 1;
 // Pieces longer than this are not cached: they are rare, and would let one input fill the cache.
 const CACHE_MAX_PIECE = 64;
 const CACHE_MAX_ENTRIES = 100_000;
 
-// True when the bytes are well-formed UTF-8 (no truncated, overlong or surrogate sequences).
-function isWellFormedUtf8(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; ) {
-    const x = b[i];
-    if (x < 0x80) {
-      i++;
-      continue;
-    }
-    let need: number;
-    let min: number;
-    if (x >= 0xc2 && x <= 0xdf) [need, min] = [1, 0x80];
-    else if (x >= 0xe0 && x <= 0xef) [need, min] = [2, 0x800];
-    else if (x >= 0xf0 && x <= 0xf4) [need, min] = [3, 0x10000];
-    else return false;
-    if (i + need >= b.length) return false;
-    let cp = x & (0x3f >> need);
-    for (let k = 1; k <= need; k++) {
-      const y = b[i + k];
-      if ((y & 0xc0) !== 0x80) return false;
-      cp = (cp << 6) | (y & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += need + 1;
-  }
-  return true;
-}
 const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export class Gpt2Tokenizer {
@@ -90,6 +74,8 @@ export class Gpt2Tokenizer {
   // Raw text of every ordinary token that is valid UTF-8 on its own -> id (most pieces are one
   // token), plus a bounded cache of the multi-token pieces met so far.
   private readonly pieces: PieceTable;
+  private readonly pinnedPieces: number;
+  private readonly present: Uint8Array; // 1 where an id has a token
   private scratch = new Int32Array(256);
   private readonly textDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
@@ -106,8 +92,14 @@ export class Gpt2Tokenizer {
     this.endOfTextId = specials.get('<|endoftext|>');
 
     let maxId = -1;
-    for (const id of encoder.values()) maxId = Math.max(maxId, id);
-    for (const id of specials.values()) maxId = Math.max(maxId, id);
+    for (const [token, id] of [...encoder, ...specials]) {
+      if (!Number.isInteger(id) || id < 0 || id >= 2 ** 25) {
+        throw new Error(
+          `${encoderFile}: token ${JSON.stringify(token)} has id ${id}; ids must be integers in 0..${2 ** 25 - 1}`,
+        );
+      }
+      maxId = Math.max(maxId, id);
+    }
     this.vocabSize = maxId + 1;
 
     // Token bytes, for decoding and for finding all the ways a token splits into two tokens.
@@ -126,7 +118,10 @@ export class Gpt2Tokenizer {
       bytesById[id] = bytes;
     }
     for (const [token, id] of specials) {
-      if (strings[id] !== undefined) throw new Error(`special token ${JSON.stringify(token)} reuses id ${id} of ${JSON.stringify(strings[id])}`);
+      if (strings[id] !== undefined)
+        throw new Error(
+          `special token ${JSON.stringify(token)} reuses id ${id} of ${JSON.stringify(strings[id])}`,
+        );
       bytesById[id] = utf8Bytes(token);
     }
     this.tokenStrings = strings;
@@ -150,7 +145,9 @@ export class Gpt2Tokenizer {
     for (let b = 0; b < 256; b++) {
       const id = encoder.get(BYTE_TO_CHAR[b]);
       if (id === undefined) {
-        throw new Error(`${encoderFile}: missing the token for byte 0x${b.toString(16).padStart(2, '0')} (${JSON.stringify(BYTE_TO_CHAR[b])}); a byte-level vocabulary needs all 256`);
+        throw new Error(
+          `${encoderFile}: missing the token for byte 0x${b.toString(16).padStart(2, '0')} (${JSON.stringify(BYTE_TO_CHAR[b])}); a byte-level vocabulary needs all 256`,
+        );
       }
       this.byteToken[b] = id;
     }
@@ -167,10 +164,6 @@ export class Gpt2Tokenizer {
     this.pieces = new PieceTable(whole, whole.length + CACHE_MAX_ENTRIES);
     this.pinnedPieces = whole.length;
   }
-
-  private readonly pinnedPieces: number;
-
-  private readonly present: Uint8Array;
 
   // Ranks follow the merges' order. As in tiktoken, any two adjacent tokens whose concatenation is a
   // token may merge (at that token's rank), not only the pair its merge line names.
@@ -194,7 +187,9 @@ export class Gpt2Tokenizer {
       const merged = encoder.get(a + b);
       const missing = left === undefined ? a : right === undefined ? b : merged === undefined ? a + b : null;
       if (missing !== null) {
-        throw new Error(`${where(i)}: merge "${a} ${b}" uses token ${JSON.stringify(missing)}, which is not in ${encoderFile}`);
+        throw new Error(
+          `${where(i)}: merge "${a} ${b}" uses token ${JSON.stringify(missing)}, which is not in ${encoderFile}`,
+        );
       }
       if (rankOf[merged!] < 0) {
         rankOf[merged!] = mergedIds.length;
@@ -247,29 +242,19 @@ export class Gpt2Tokenizer {
   /** Token ids of `text`. Special tokens follow tiktoken's rules (see EncodeOptions). */
   encode(text: string, options: EncodeOptions = {}): number[] {
     const allowed = this.allowedSet(options.allowedSpecial);
-    if ((options.disallowedSpecial ?? 'all') === 'all') this.checkDisallowed(text, allowed);
+    if ((options.disallowedSpecial ?? 'all') === 'all')
+      checkDisallowedSpecials(text, this.specialTokens, allowed);
     const out: number[] = [];
     if (allowed.size === 0) {
       this.encodeSegment(text, 0, text.length, out);
       return out;
     }
-    let pos = 0;
-    for (;;) {
-      let found = -1;
-      let foundToken = '';
-      for (const s of allowed) {
-        const at = text.indexOf(s, pos);
-        if (at >= 0 && (found < 0 || at < found || (at === found && s.length > foundToken.length))) {
-          found = at;
-          foundToken = s;
-        }
-      }
-      if (found < 0) break;
-      this.encodeSegment(text, pos, found, out);
-      out.push(this.specialTokens.get(foundToken)!);
-      pos = found + foundToken.length;
-    }
-    this.encodeSegment(text, pos, text.length, out);
+    splitOnSpecials(
+      text,
+      allowed,
+      (from, to) => this.encodeSegment(text, from, to, out),
+      (token) => out.push(this.specialTokens.get(token)!),
+    );
     return out;
   }
 
@@ -285,23 +270,12 @@ export class Gpt2Tokenizer {
     if (allowed === 'all') return new Set(this.specialTokens.keys());
     for (const s of allowed) {
       if (!this.specialTokens.has(s)) {
-        throw new Error(`encode: allowedSpecial names ${JSON.stringify(s)}, which is not a special token of ${this.name} (known: ${[...this.specialTokens.keys()].join(', ') || 'none'})`);
+        throw new Error(
+          `encode: allowedSpecial names ${JSON.stringify(s)}, which is not a special token of ${this.name} (known: ${[...this.specialTokens.keys()].join(', ') || 'none'})`,
+        );
       }
     }
     return allowed;
-  }
-
-  private checkDisallowed(text: string, allowed: ReadonlySet<string>): void {
-    for (const [s, id] of this.specialTokens) {
-      if (allowed.has(s)) continue;
-      const at = text.indexOf(s);
-      if (at < 0) continue;
-      throw new Error(
-        `encode: the text contains the special token ${JSON.stringify(s)} at index ${at}, which is not allowed. ` +
-          `To encode it as the special token (id ${id}), pass { allowedSpecial: new Set([${JSON.stringify(s)}]) } ` +
-          `or { allowedSpecial: 'all' }; to encode it as ordinary text, pass { disallowedSpecial: 'none' }.`,
-      );
-    }
   }
 
   private encodeSegment(text: string, start: number, end: number, out: number[]): void {
@@ -317,23 +291,49 @@ export class Gpt2Tokenizer {
     }
   }
 
-  // The hot loop: split into pieces, then one hash-table probe per piece in the common case.
+  // The hot loop: split into pieces, then one hash-table probe per piece in the common case. Words of
+  // ASCII letters (with their leading space) are scanned and hashed in one pass here; every other
+  // piece goes through the general scanner. Profiling showed the scan, not BPE, dominates on prose.
   private encodeText(text: string, out: number[]): void {
     const n = text.length;
     const asciiToken = this.asciiToken;
     const pieces = this.pieces;
     let i = 0;
     while (i < n) {
-      const end = gpt2PieceEnd(text, i);
-      if (end === i + 1) {
-        const c = text.charCodeAt(i);
+      let c = text.charCodeAt(i);
+      let end = -1;
+      let hash = 0;
+      let j = i;
+      let h = FNV_OFFSET;
+      if (c === 32 && i + 1 < n) {
+        const d = text.charCodeAt(i + 1);
+        if (d < 128 && ASCII_LETTER[d] === 1) {
+          h = Math.imul(h ^ 32, FNV_PRIME);
+          j = i + 1;
+          c = d;
+        }
+      }
+      if (c < 128 && ASCII_LETTER[c] === 1) {
+        do {
+          h = Math.imul(h ^ c, FNV_PRIME);
+          c = ++j < n ? text.charCodeAt(j) : 0;
+        } while (c < 128 && ASCII_LETTER[c] === 1);
+        // A non-ASCII character may continue the run of letters ("café"): leave that to the scanner.
         if (c < 128) {
-          out.push(asciiToken[c]);
+          end = j;
+          hash = h;
+        }
+      }
+      if (end < 0) {
+        end = gpt2PieceEnd(text, i);
+        const first = text.charCodeAt(i);
+        if (end === i + 1 && first < 128) {
+          out.push(asciiToken[first]);
           i = end;
           continue;
         }
+        hash = end - i <= CACHE_MAX_PIECE ? hashRange(text, i, end) : 0;
       }
-      const hash = hashRange(text, i, end);
       const entry = end - i <= CACHE_MAX_PIECE ? pieces.find(text, i, end, hash) : -1;
       if (entry >= 0) {
         const id = pieces.single(entry);
@@ -368,7 +368,9 @@ export class Gpt2Tokenizer {
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       if (!(id >= 0 && id < this.vocabSize && this.present[id] === 1 && Number.isInteger(id))) {
-        throw new Error(`decode: unknown token id ${id} at position ${i} (${this.name} has ids 0..${this.vocabSize - 1})`);
+        throw new Error(
+          `decode: unknown token id ${id} at position ${i} (${this.name} has ids 0..${this.vocabSize - 1})`,
+        );
       }
       total += offsets[id + 1] - offsets[id];
     }
@@ -411,34 +413,16 @@ export class Gpt2Tokenizer {
   }
 }
 
-/**
- * Turns a stream of token ids into text without ever emitting half a character: a token can end in
- * the middle of a multi-byte UTF-8 sequence, so those bytes wait for the next push. Call flush() at
- * the end; bytes that never completed a character then come out as U+FFFD.
- */
-export class StreamingDecoder {
-  private decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-
-  constructor(private readonly tokenizer: { decodeBytes(ids: ArrayLike<number>): Uint8Array }) {}
-
-  /** Adds ids; returns the text that is now complete (possibly ''). */
-  push(ids: number | ArrayLike<number>): string {
-    const bytes = this.tokenizer.decodeBytes(typeof ids === 'number' ? [ids] : ids);
-    return this.decoder.decode(bytes, { stream: true });
-  }
-
-  /** Returns whatever is still pending and resets the decoder for reuse. */
-  flush(): string {
-    return this.decoder.decode();
-  }
-}
-
 let gpt2Singleton: Gpt2Tokenizer | undefined;
 
 /** OpenAI's GPT-2 tokenizer from the files bundled in data/gpt2 (loaded once, then shared). */
 export function loadGpt2Tokenizer(): Gpt2Tokenizer {
   if (!gpt2Singleton) {
-    const t = Gpt2Tokenizer.fromFiles(dataPath('gpt2', 'encoder.json'), dataPath('gpt2', 'vocab.bpe'), 'gpt2');
+    const t = Gpt2Tokenizer.fromFiles(
+      dataPath('gpt2', 'encoder.json'),
+      dataPath('gpt2', 'vocab.bpe'),
+      'gpt2',
+    );
     gpt2Singleton = t;
   }
   return gpt2Singleton;

@@ -107,7 +107,7 @@ export class MergeTrainer {
       const f = this.freqs[w];
       for (let i = 0; i + 1 < n; i++) this.addPair(s[i], s[i + 1], -f, w, st[i]);
       let j = 0;
-      for (let i = 0; i < n; ) {
+      for (let i = 0; i < n;) {
         st[j] = st[i];
         if (i + 1 < n && s[i] === left && s[i + 1] === right) {
           s[j++] = merged;

@@ -61,6 +61,7 @@ export class PairTable {
     this.values = new Int32Array(cap);
     this.mask = cap - 1;
     this.count = 0;
-    for (let i = 0; i < lefts.length; i++) if (lefts[i] !== EMPTY) this.setIfAbsent(lefts[i], rights[i], values[i]);
+    for (let i = 0; i < lefts.length; i++)
+      if (lefts[i] !== EMPTY) this.setIfAbsent(lefts[i], rights[i], values[i]);
   }
 }

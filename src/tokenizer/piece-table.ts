@@ -92,6 +92,7 @@ export class PieceTable {
     this.slots = new Int32Array(capacity);
     this.slotHashes = new Int32Array(capacity);
     this.mask = capacity - 1;
-    for (let e = 0; e < this.keys.length; e++) this.insertSlot(e, hashRange(this.keys[e], 0, this.keys[e].length));
+    for (let e = 0; e < this.keys.length; e++)
+      this.insertSlot(e, hashRange(this.keys[e], 0, this.keys[e].length));
   }
 }

@@ -9,10 +9,52 @@ function regexSplit(text: string): string[] {
 
 // Characters from every class of the pattern, including the ones where engines disagree.
 const ALPHABET = [
-  'a', 'b', 's', 't', 'm', 'd', 'r', 'e', 'v', 'l', 'S', 'T', 'é', 'ß', '日', '本', '\u{1D400}', 'Ω',
-  '0', '7', '²', '٣', '\u{1D7CE}',
-  ' ', ' ', ' ', '\n', '\t', '\r', '\u00a0', '\u0085', '\u2028', '\u3000',
-  "'", "'", '!', '-', ',', '.', '😀', '\u0301', '\ufeff', '\u200d', '\u200b', '$', '_',
+  'a',
+  'b',
+  's',
+  't',
+  'm',
+  'd',
+  'r',
+  'e',
+  'v',
+  'l',
+  'S',
+  'T',
+  'é',
+  'ß',
+  '日',
+  '本',
+  '\u{1D400}',
+  'Ω',
+  '0',
+  '7',
+  '²',
+  '٣',
+  '\u{1D7CE}',
+  ' ',
+  ' ',
+  ' ',
+  '\n',
+  '\t',
+  '\r',
+  '\u00a0',
+  '\u0085',
+  '\u2028',
+  '\u3000',
+  "'",
+  "'",
+  '!',
+  '-',
+  ',',
+  '.',
+  '😀',
+  '\u0301',
+  '\ufeff',
+  '\u200d',
+  '\u200b',
+  '$',
+  '_',
 ];
 
 function mulberry32(seed: number): () => number {
@@ -72,12 +114,15 @@ test('long runs of one class are scanned in linear time', () => {
 });
 
 test('a lone surrogate is an error that says where', () => {
-  assert.throws(() => splitGpt2('ab\ud83dc'), (err: unknown) => {
-    assert.ok(err instanceof InvalidUtf16Error);
-    assert.equal(err.index, 2);
-    assert.match(err.message, /index 2: lone high surrogate U\+D83D/);
-    return true;
-  });
+  assert.throws(
+    () => splitGpt2('ab\ud83dc'),
+    (err: unknown) => {
+      assert.ok(err instanceof InvalidUtf16Error);
+      assert.equal(err.index, 2);
+      assert.match(err.message, /index 2: lone high surrogate U\+D83D/);
+      return true;
+    },
+  );
   assert.throws(() => splitGpt2(' \udc00'), /index 1: lone low surrogate U\+DC00/);
   assert.throws(() => splitGpt2('x\ud800'), /index 1/);
 });

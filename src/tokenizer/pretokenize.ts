@@ -138,7 +138,7 @@ export function gpt2PieceEnd(text: string, start: number): number {
 /** The GPT-2 pieces of `text`, in order. Throws InvalidUtf16Error on a lone surrogate. */
 export function splitGpt2(text: string): string[] {
   const out: string[] = [];
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     const end = gpt2PieceEnd(text, i);
     out.push(text.slice(i, end));
     i = end;

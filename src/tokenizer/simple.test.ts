@@ -9,7 +9,16 @@ const verdict = readFileSync(dataPath('the-verdict.txt'), 'utf8');
 
 test('the book splits on punctuation and whitespace, keeping the punctuation', () => {
   assert.deepEqual(simpleTokenize('Hello, world. Is this-- a test?'), [
-    'Hello', ',', 'world', '.', 'Is', 'this', '--', 'a', 'test', '?',
+    'Hello',
+    ',',
+    'world',
+    '.',
+    'Is',
+    'this',
+    '--',
+    'a',
+    'test',
+    '?',
   ]);
   assert.deepEqual(simpleTokenize('  \n\t '), []);
 });
@@ -18,9 +27,36 @@ test('the-verdict.txt: 4,690 tokens, 1,130 unique, 1,132 with the two special to
   const tokens = simpleTokenize(verdict);
   assert.equal(tokens.length, 4690);
   assert.deepEqual(tokens.slice(0, 30), [
-    'I', 'HAD', 'always', 'thought', 'Jack', 'Gisburn', 'rather', 'a', 'cheap', 'genius', '--', 'though', 'a',
-    'good', 'fellow', 'enough', '--', 'so', 'it', 'was', 'no', 'great', 'surprise', 'to', 'me', 'to', 'hear',
-    'that', ',', 'in',
+    'I',
+    'HAD',
+    'always',
+    'thought',
+    'Jack',
+    'Gisburn',
+    'rather',
+    'a',
+    'cheap',
+    'genius',
+    '--',
+    'though',
+    'a',
+    'good',
+    'fellow',
+    'enough',
+    '--',
+    'so',
+    'it',
+    'was',
+    'no',
+    'great',
+    'surprise',
+    'to',
+    'me',
+    'to',
+    'hear',
+    'that',
+    ',',
+    'in',
   ]);
   assert.equal(buildVocab(verdict).size, 1130);
   const v2 = buildVocab(verdict, ['<|endoftext|>', '<|unk|>']);
@@ -35,8 +71,14 @@ test('SimpleTokenizerV1 reproduces the book example and its round trip', () => {
   const tok = new SimpleTokenizerV1(buildVocab(verdict));
   const text = `"It's the last he painted, you know," Mrs. Gisburn said with pardonable pride.`;
   const ids = tok.encode(text);
-  assert.deepEqual(ids, [1, 56, 2, 850, 988, 602, 533, 746, 5, 1126, 596, 5, 1, 67, 7, 38, 851, 1108, 754, 793, 7]);
-  assert.equal(tok.decode(ids), `" It' s the last he painted, you know," Mrs. Gisburn said with pardonable pride.`);
+  assert.deepEqual(
+    ids,
+    [1, 56, 2, 850, 988, 602, 533, 746, 5, 1126, 596, 5, 1, 67, 7, 38, 851, 1108, 754, 793, 7],
+  );
+  assert.equal(
+    tok.decode(ids),
+    `" It' s the last he painted, you know," Mrs. Gisburn said with pardonable pride.`,
+  );
 });
 
 test('SimpleTokenizerV1 names the unknown word; decode names the unknown id', () => {
@@ -50,7 +92,10 @@ test('SimpleTokenizerV2 maps unknown words to <|unk|> as in the book', () => {
   const text = ['Hello, do you like tea?', 'In the sunlit terraces of the palace.'].join(' <|endoftext|> ');
   const ids = tok.encode(text);
   assert.deepEqual(ids, [1131, 5, 355, 1126, 628, 975, 10, 1130, 55, 988, 956, 984, 722, 988, 1131, 7]);
-  assert.equal(tok.decode(ids), '<|unk|>, do you like tea? <|endoftext|> In the sunlit terraces of the <|unk|>.');
+  assert.equal(
+    tok.decode(ids),
+    '<|unk|>, do you like tea? <|endoftext|> In the sunlit terraces of the <|unk|>.',
+  );
 });
 
 test('buildVocab sorts by code point as Python does', () => {

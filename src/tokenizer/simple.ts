@@ -66,7 +66,10 @@ abstract class WordTokenizer {
   decode(ids: readonly number[]): string {
     const words = ids.map((id, i) => {
       const w = Number.isInteger(id) ? this.words[id] : undefined;
-      if (w === undefined) throw new Error(`decode: unknown token id ${id} at position ${i} (vocabulary has ids 0..${this.words.length - 1})`);
+      if (w === undefined)
+        throw new Error(
+          `decode: unknown token id ${id} at position ${i} (vocabulary has ids 0..${this.words.length - 1})`,
+        );
       return w;
     });
     return joinWords(words);
@@ -79,7 +82,9 @@ export class SimpleTokenizerV1 extends WordTokenizer {
     return simpleTokenize(text).map((w) => {
       const id = this.vocab.get(w);
       if (id === undefined) {
-        throw new Error(`encode: the word ${JSON.stringify(w)} is not in the vocabulary (use SimpleTokenizerV2 to map unknown words to ${UNKNOWN})`);
+        throw new Error(
+          `encode: the word ${JSON.stringify(w)} is not in the vocabulary (use SimpleTokenizerV2 to map unknown words to ${UNKNOWN})`,
+        );
       }
       return id;
     });
@@ -93,7 +98,10 @@ export class SimpleTokenizerV2 extends WordTokenizer {
   constructor(vocab: ReadonlyMap<string, number>) {
     super(vocab);
     const unk = vocab.get(UNKNOWN);
-    if (unk === undefined) throw new Error(`SimpleTokenizerV2: the vocabulary has no ${UNKNOWN} token; build it with buildVocab(text, ['${END_OF_TEXT}', '${UNKNOWN}'])`);
+    if (unk === undefined)
+      throw new Error(
+        `SimpleTokenizerV2: the vocabulary has no ${UNKNOWN} token; build it with buildVocab(text, ['${END_OF_TEXT}', '${UNKNOWN}'])`,
+      );
     this.unknownId = unk;
   }
 

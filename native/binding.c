@@ -1,0 +1,426 @@
+/* N-API entry points: unwrap Float32Array/Int32Array arguments (no copies: kernels work on the typed arrays'
+ * own memory), check every index range against the arrays' lengths, and call the kernels. No math here. */
+#ifndef NAPI_VERSION
+#define NAPI_VERSION 8
+#endif
+#include <math.h>
+#include <node_api.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gptkit.h"
+
+#define MAX_ARGS 12
+
+typedef struct {
+  napi_env env;
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  const char *fn; /* kernel name, for error messages */
+  int failed;
+} call;
+
+static void fail(call *c, const char *kind, const char *fmt, const char *what) {
+  if (c->failed) return;
+  char msg[256];
+  snprintf(msg, sizeof msg, "gptkit native %s: ", c->fn);
+  size_t len = strlen(msg);
+  snprintf(msg + len, sizeof msg - len, fmt, what);
+  if (kind[0] == 'T') napi_throw_type_error(c->env, NULL, msg);
+  else napi_throw_range_error(c->env, NULL, msg);
+  c->failed = 1;
+}
+
+static int begin(napi_env env, napi_callback_info info, call *c, const char *fn, size_t want) {
+  c->env = env;
+  c->fn = fn;
+  c->failed = 0;
+  c->argc = MAX_ARGS;
+  if (napi_get_cb_info(env, info, &c->argc, c->argv, NULL, NULL) != napi_ok) {
+    fail(c, "T", "%s", "cannot read arguments");
+    return 0;
+  }
+  if (c->argc < want) {
+    fail(c, "T", "%s", "too few arguments");
+    return 0;
+  }
+  return 1;
+}
+
+/* A typed array argument of the given type; *len is its element count. */
+static void *typed(call *c, size_t i, napi_typedarray_type want, size_t *len, const char *name) {
+  if (c->failed) return NULL;
+  napi_typedarray_type type;
+  void *data = NULL;
+  napi_value buf;
+  size_t off, n;
+  bool is;
+  if (napi_is_typedarray(c->env, c->argv[i], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(c->env, c->argv[i], &type, &n, &data, &buf, &off) != napi_ok || type != want) {
+    fail(c, "T", want == napi_int32_array ? "%s must be an Int32Array" : "%s must be a Float32Array (float64 is js-only)",
+         name);
+    return NULL;
+  }
+  *len = n;
+  /* A zero-length array may report a NULL data pointer; kernels never dereference it for empty ranges. */
+  return data;
+}
+
+static float *f32(call *c, size_t i, size_t *len, const char *name) {
+  return typed(c, i, napi_float32_array, len, name);
+}
+
+static double num(call *c, size_t i) {
+  double v = 0;
+  if (!c->failed && napi_get_value_double(c->env, c->argv[i], &v) != napi_ok) fail(c, "T", "%s", "expected a number");
+  return v;
+}
+
+/* A count or index argument: a non-negative integer (below 2^53, so exact in a double). */
+static int64_t count(call *c, double v, const char *name) {
+  if (c->failed) return 0;
+  if (!(v >= 0 && v <= 9007199254740991.0) || v != floor(v)) fail(c, "R", "%s must be a non-negative integer", name);
+  return (int64_t)v;
+}
+
+/* Elements [off + lowest, off + highest] must lie inside an array of `len` elements. Extents are summed in
+ * double (exact below 2^53), so absurd strides cannot wrap around. */
+static void check_span(call *c, size_t len, double off, const double *extent, const double *stride, int dims,
+                       const char *name) {
+  if (c->failed) return;
+  double lo = off, hi = off;
+  for (int d = 0; d < dims; d++) {
+    if (extent[d] <= 0) return; /* an empty operand touches nothing */
+    double span = (extent[d] - 1) * stride[d];
+    if (span < 0) lo += span;
+    else hi += span;
+  }
+  if (lo < 0 || hi >= (double)len) fail(c, "R", "%s: index range falls outside the array", name);
+}
+
+static void need(call *c, size_t len, double n, const char *name) {
+  if (!c->failed && n > (double)len) fail(c, "R", "%s is shorter than the sizes require", name);
+}
+
+static napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+/* gemm(a, b, c, params: Float64Array[17] = batch, M, N, K, aOffset, aRowStride, aColStride, aBatchStride,
+ *      bOffset, bRowStride, bColStride, bBatchStride, cOffset, cRowStride, cBatchStride, alpha, beta) */
+static napi_value js_gemm(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "gemm", 4)) return NULL;
+  size_t la, lb, lc, lp;
+  float *a = f32(&c, 0, &la, "a"), *b = f32(&c, 1, &lb, "b"), *cc = f32(&c, 2, &lc, "c");
+  double *p = typed(&c, 3, napi_float64_array, &lp, "params");
+  if (c.failed) return NULL;
+  if (lp < 17) {
+    fail(&c, "R", "%s", "params needs 17 entries");
+    return NULL;
+  }
+  for (int i = 0; i < 15; i++)
+    if (!isfinite(p[i]) || p[i] != floor(p[i]) || fabs(p[i]) > 9007199254740991.0) {
+      fail(&c, "R", "%s", "sizes, offsets and strides must be integers");
+      return NULL;
+    }
+  double batch = p[0], M = p[1], N = p[2], K = p[3];
+  if (batch < 0 || M < 0 || N < 0 || K < 0 || p[4] < 0 || p[8] < 0 || p[12] < 0) {
+    fail(&c, "R", "%s", "sizes and offsets must be non-negative");
+    return NULL;
+  }
+  if (p[16] != 0 && p[16] != 1) {
+    fail(&c, "R", "%s", "beta must be 0 or 1");
+    return NULL;
+  }
+  const double ae[3] = {batch, M, K}, as[3] = {p[7], p[5], p[6]};
+  const double be[3] = {batch, K, N}, bs[3] = {p[11], p[9], p[10]};
+  const double ce[3] = {batch, M, N}, cs[3] = {p[14], p[13], 1};
+  check_span(&c, la, p[4], ae, as, 3, "a");
+  check_span(&c, lb, p[8], be, bs, 3, "b");
+  check_span(&c, lc, p[12], ce, cs, 3, "c");
+  if (c.failed) return NULL;
+  if (batch == 0 || M == 0 || N == 0) return undefined(env);
+  gemm_args g = {
+      .batch = (int64_t)batch, .M = (int64_t)M, .N = (int64_t)N, .K = (int64_t)K,
+      .a = a + (int64_t)p[4], .a_rs = (int64_t)p[5], .a_cs = (int64_t)p[6], .a_bs = (int64_t)p[7],
+      .b = b + (int64_t)p[8], .b_rs = (int64_t)p[9], .b_cs = (int64_t)p[10], .b_bs = (int64_t)p[11],
+      .c = cc + (int64_t)p[12], .c_rs = (int64_t)p[13], .c_bs = (int64_t)p[14],
+      .alpha = (float)p[15], .beta = (int)p[16],
+  };
+  gemm(&g);
+  return undefined(env);
+}
+
+/* softmax(x, y, rows, cols) */
+static napi_value js_softmax(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "softmax", 4)) return NULL;
+  size_t lx, ly;
+  float *x = f32(&c, 0, &lx, "x"), *y = f32(&c, 1, &ly, "y");
+  int64_t rows = count(&c, num(&c, 2), "rows"), cols = count(&c, num(&c, 3), "cols");
+  need(&c, lx, (double)rows * cols, "x");
+  need(&c, ly, (double)rows * cols, "y");
+  if (c.failed) return NULL;
+  softmax_forward(x, y, rows, cols);
+  return undefined(env);
+}
+
+/* softmaxBackward(y, dy, dx, rows, cols) */
+static napi_value js_softmax_backward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "softmaxBackward", 5)) return NULL;
+  size_t ly, ldy, ldx;
+  float *y = f32(&c, 0, &ly, "y"), *dy = f32(&c, 1, &ldy, "dy"), *dx = f32(&c, 2, &ldx, "dx");
+  int64_t rows = count(&c, num(&c, 3), "rows"), cols = count(&c, num(&c, 4), "cols");
+  double n = (double)rows * cols;
+  need(&c, ly, n, "y");
+  need(&c, ldy, n, "dy");
+  need(&c, ldx, n, "dx");
+  if (c.failed) return NULL;
+  softmax_backward(y, dy, dx, rows, cols);
+  return undefined(env);
+}
+
+/* layerNorm(x, weight, bias, y, mean, rstd, rows, cols, eps) */
+static napi_value js_layernorm(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "layerNorm", 9)) return NULL;
+  size_t lx, lw, lb, ly, lm, lr;
+  float *x = f32(&c, 0, &lx, "x"), *w = f32(&c, 1, &lw, "weight"), *b = f32(&c, 2, &lb, "bias");
+  float *y = f32(&c, 3, &ly, "y"), *mean = f32(&c, 4, &lm, "mean"), *rstd = f32(&c, 5, &lr, "rstd");
+  int64_t rows = count(&c, num(&c, 6), "rows"), cols = count(&c, num(&c, 7), "cols");
+  double eps = num(&c, 8), n = (double)rows * cols;
+  need(&c, lx, n, "x");
+  need(&c, ly, n, "y");
+  need(&c, lw, rows ? cols : 0, "weight");
+  need(&c, lb, rows ? cols : 0, "bias");
+  need(&c, lm, rows, "mean");
+  need(&c, lr, rows, "rstd");
+  if (c.failed) return NULL;
+  layernorm_forward(x, w, b, y, mean, rstd, rows, cols, (float)eps);
+  return undefined(env);
+}
+
+/* layerNormBackward(dy, x, weight, mean, rstd, dx, dweight, dbias, rows, cols) */
+static napi_value js_layernorm_backward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "layerNormBackward", 10)) return NULL;
+  size_t ldy, lx, lw, lm, lr, ldx, ldw, ldb;
+  float *dy = f32(&c, 0, &ldy, "dy"), *x = f32(&c, 1, &lx, "x"), *w = f32(&c, 2, &lw, "weight");
+  float *mean = f32(&c, 3, &lm, "mean"), *rstd = f32(&c, 4, &lr, "rstd"), *dx = f32(&c, 5, &ldx, "dx");
+  float *dw = f32(&c, 6, &ldw, "dweight"), *db = f32(&c, 7, &ldb, "dbias");
+  int64_t rows = count(&c, num(&c, 8), "rows"), cols = count(&c, num(&c, 9), "cols");
+  double n = (double)rows * cols, nc = rows ? cols : 0;
+  need(&c, ldy, n, "dy");
+  need(&c, lx, n, "x");
+  need(&c, ldx, n, "dx");
+  need(&c, lw, nc, "weight");
+  need(&c, ldw, nc, "dweight");
+  need(&c, ldb, nc, "dbias");
+  need(&c, lm, rows, "mean");
+  need(&c, lr, rows, "rstd");
+  if (c.failed) return NULL;
+  layernorm_backward(dy, x, w, mean, rstd, dx, dw, db, rows, cols);
+  return undefined(env);
+}
+
+/* gelu(x, y, n) */
+static napi_value js_gelu(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "gelu", 3)) return NULL;
+  size_t lx, ly;
+  float *x = f32(&c, 0, &lx, "x"), *y = f32(&c, 1, &ly, "y");
+  int64_t n = count(&c, num(&c, 2), "n");
+  need(&c, lx, n, "x");
+  need(&c, ly, n, "y");
+  if (c.failed) return NULL;
+  gelu_forward(x, y, n);
+  return undefined(env);
+}
+
+/* geluBackward(x, dy, dx, n) */
+static napi_value js_gelu_backward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "geluBackward", 4)) return NULL;
+  size_t lx, ldy, ldx;
+  float *x = f32(&c, 0, &lx, "x"), *dy = f32(&c, 1, &ldy, "dy"), *dx = f32(&c, 2, &ldx, "dx");
+  int64_t n = count(&c, num(&c, 3), "n");
+  need(&c, lx, n, "x");
+  need(&c, ldy, n, "dy");
+  need(&c, ldx, n, "dx");
+  if (c.failed) return NULL;
+  gelu_backward(x, dy, dx, n);
+  return undefined(env);
+}
+
+static int32_t int32_arg(call *c, size_t i) {
+  int32_t v = 0;
+  if (!c->failed && napi_get_value_int32(c->env, c->argv[i], &v) != napi_ok) fail(c, "T", "%s", "expected an int32");
+  return v;
+}
+
+/* crossEntropy(logits, targets, loss, lse, rows, V, ignoreIndex) */
+static napi_value js_cross_entropy(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "crossEntropy", 7)) return NULL;
+  size_t lz, lt, ll, le;
+  float *z = f32(&c, 0, &lz, "logits");
+  int32_t *t = typed(&c, 1, napi_int32_array, &lt, "targets");
+  float *loss = f32(&c, 2, &ll, "loss"), *lse = f32(&c, 3, &le, "lse");
+  int64_t rows = count(&c, num(&c, 4), "rows"), V = count(&c, num(&c, 5), "V");
+  int32_t ignore = int32_arg(&c, 6);
+  need(&c, lz, (double)rows * V, "logits");
+  need(&c, lt, rows, "targets");
+  need(&c, ll, rows, "loss");
+  need(&c, le, rows, "lse");
+  if (c.failed) return NULL;
+  cross_entropy_forward(z, t, loss, lse, rows, V, ignore);
+  return undefined(env);
+}
+
+/* crossEntropyBackward(logits, targets, lse, dlogits, rows, V, ignoreIndex, scale) */
+static napi_value js_cross_entropy_backward(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "crossEntropyBackward", 8)) return NULL;
+  size_t lz, lt, le, ld;
+  float *z = f32(&c, 0, &lz, "logits");
+  int32_t *t = typed(&c, 1, napi_int32_array, &lt, "targets");
+  float *lse = f32(&c, 2, &le, "lse"), *d = f32(&c, 3, &ld, "dlogits");
+  int64_t rows = count(&c, num(&c, 4), "rows"), V = count(&c, num(&c, 5), "V");
+  int32_t ignore = int32_arg(&c, 6);
+  double scale = num(&c, 7);
+  need(&c, lz, (double)rows * V, "logits");
+  need(&c, ld, (double)rows * V, "dlogits");
+  need(&c, lt, rows, "targets");
+  need(&c, le, rows, "lse");
+  if (c.failed) return NULL;
+  cross_entropy_backward(z, t, lse, d, rows, V, ignore, (float)scale);
+  return undefined(env);
+}
+
+/* attention(q, k, v, out, lse, params) and attentionBackward(q, k, v, out, lse, dout, dq, dk, dv, params),
+ * params: Float64Array[6] = BH, Tq, Tk, D, qStart, scale */
+static napi_value attention_call(napi_env env, napi_callback_info info, int backward) {
+  call c;
+  if (!begin(env, info, &c, backward ? "attentionBackward" : "attention", backward ? 10 : 6)) return NULL;
+  size_t lq, lk, lv, lo, ll, lp, ldo = 0, ldq = 0, ldk = 0, ldv = 0;
+  attention_args a = {0};
+  a.q = f32(&c, 0, &lq, "q");
+  a.k = f32(&c, 1, &lk, "k");
+  a.v = f32(&c, 2, &lv, "v");
+  a.out = f32(&c, 3, &lo, "out");
+  a.lse = f32(&c, 4, &ll, "lse");
+  if (backward) {
+    a.dout = f32(&c, 5, &ldo, "dout");
+    a.dq = f32(&c, 6, &ldq, "dq");
+    a.dk = f32(&c, 7, &ldk, "dk");
+    a.dv = f32(&c, 8, &ldv, "dv");
+  }
+  double *p = typed(&c, backward ? 9 : 5, napi_float64_array, &lp, "params");
+  if (c.failed) return NULL;
+  if (lp < 6) {
+    fail(&c, "R", "%s", "params needs 6 entries");
+    return NULL;
+  }
+  a.BH = count(&c, p[0], "BH");
+  a.Tq = count(&c, p[1], "Tq");
+  a.Tk = count(&c, p[2], "Tk");
+  a.D = count(&c, p[3], "D");
+  a.q_start = count(&c, p[4], "qStart");
+  a.scale = (float)p[5];
+  if (!c.failed && a.Tq > 0 && a.q_start + a.Tq > a.Tk) fail(&c, "R", "%s", "qStart + Tq must not exceed Tk");
+  double nq = (double)a.BH * a.Tq * a.D, nk = (double)a.BH * a.Tk * a.D;
+  need(&c, lq, nq, "q");
+  need(&c, lk, nk, "k");
+  need(&c, lv, nk, "v");
+  need(&c, lo, nq, "out");
+  need(&c, ll, (double)a.BH * a.Tq, "lse");
+  if (backward) {
+    need(&c, ldo, nq, "dout");
+    need(&c, ldq, nq, "dq");
+    need(&c, ldk, nk, "dk");
+    need(&c, ldv, nk, "dv");
+  }
+  if (c.failed) return NULL;
+  if (backward) attention_backward(&a);
+  else attention_forward(&a);
+  return undefined(env);
+}
+
+static napi_value js_attention(napi_env env, napi_callback_info info) { return attention_call(env, info, 0); }
+static napi_value js_attention_backward(napi_env env, napi_callback_info info) {
+  return attention_call(env, info, 1);
+}
+
+/* adamw(param, grad, m, v, params: Float64Array[7] = n, lr, beta1, beta2, eps, weightDecay, step) */
+static napi_value js_adamw(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "adamw", 5)) return NULL;
+  size_t lp, lg, lm, lv, lpar;
+  float *param = f32(&c, 0, &lpar, "param"), *grad = f32(&c, 1, &lg, "grad");
+  float *m = f32(&c, 2, &lm, "m"), *v = f32(&c, 3, &lv, "v");
+  double *p = typed(&c, 4, napi_float64_array, &lp, "params");
+  if (!c.failed && lp < 7) fail(&c, "R", "%s", "params needs 7 entries");
+  if (c.failed) return NULL;
+  int64_t n = count(&c, p[0], "n");
+  need(&c, lpar, n, "param");
+  need(&c, lg, n, "grad");
+  need(&c, lm, n, "m");
+  need(&c, lv, n, "v");
+  if (c.failed) return NULL;
+  adamw_step(param, grad, m, v, n, p[1], p[2], p[3], p[4], p[5], p[6]);
+  return undefined(env);
+}
+
+static napi_value js_threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  napi_create_int32(env, pool_threads(), &r);
+  return r;
+}
+
+static napi_value js_set_threads(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "setThreads", 1)) return NULL;
+  double n = num(&c, 0);
+  if (!c.failed && !(n >= 1 && n == floor(n))) fail(&c, "R", "%s", "thread count must be a positive integer");
+  if (c.failed) return NULL;
+  pool_set_threads(n > 256 ? 256 : (int)n);
+  return undefined(env);
+}
+
+/* isa(): which code path the kernels take here ("avx512" | "avx2" | "portable"), for logs and benchmarks. */
+static napi_value js_isa(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  napi_create_string_utf8(env, cpu_isa_name(cpu_isa()), NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+#define FN(name, f) {name, NULL, f, NULL, NULL, NULL, napi_enumerable, NULL}
+      FN("gemm", js_gemm),
+      FN("softmax", js_softmax),
+      FN("softmaxBackward", js_softmax_backward),
+      FN("layerNorm", js_layernorm),
+      FN("layerNormBackward", js_layernorm_backward),
+      FN("gelu", js_gelu),
+      FN("geluBackward", js_gelu_backward),
+      FN("crossEntropy", js_cross_entropy),
+      FN("crossEntropyBackward", js_cross_entropy_backward),
+      FN("attention", js_attention),
+      FN("attentionBackward", js_attention_backward),
+      FN("adamw", js_adamw),
+      FN("threads", js_threads),
+      FN("setThreads", js_set_threads),
+      FN("isa", js_isa),
+#undef FN
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}

@@ -1,0 +1,127 @@
+// `gptkit tokenize`: shows how a text splits into tokens (a table of ids and tokens, or JSON).
+// A thin shell over the tokenizer API; it does not train or save anything.
+import type { Command } from 'commander';
+import { readFileSync, statSync } from 'node:fs';
+import { dataPath } from '../../data/paths.js';
+import { BpeTokenizerSimple } from '../../tokenizer/bpe-train.js';
+import { Gpt2Tokenizer, loadGpt2Tokenizer } from '../../tokenizer/gpt2.js';
+import { SimpleTokenizerV2 } from '../../tokenizer/simple.js';
+
+export interface CommandOutput {
+  out: (text: string) => void;
+}
+
+const stdout: CommandOutput = { out: (text) => process.stdout.write(text) };
+
+interface TokenizeOptions {
+  text?: string;
+  file?: string;
+  encoding: string;
+  tokenizer?: string;
+  allowSpecial?: boolean;
+  json?: boolean;
+}
+
+// What the command needs of any tokenizer: ids, and a readable form of one token.
+interface Shown {
+  encode(text: string): number[];
+  show(id: number): string;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function gpt2Shown(tok: Gpt2Tokenizer, allowSpecial: boolean): Shown {
+  return {
+    encode: (text) => tok.encode(text, allowSpecial ? { allowedSpecial: 'all' } : {}),
+    show: (id) => {
+      const bytes = tok.tokenBytes(id);
+      try {
+        return JSON.stringify(strictUtf8.decode(bytes));
+      } catch {
+        // Part of a multi-byte character: show the raw bytes instead of a replacement character.
+        return `<bytes ${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ')}>`;
+      }
+    },
+  };
+}
+
+function chooseTokenizer(opts: TokenizeOptions): Shown {
+  const allow = opts.allowSpecial ?? false;
+  if (opts.tokenizer) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(opts.tokenizer).isDirectory();
+    } catch {
+      throw new Error(`--tokenizer ${opts.tokenizer}: no such file or folder`);
+    }
+    if (isDir) return gpt2Shown(Gpt2Tokenizer.fromDirectory(opts.tokenizer), allow);
+    const tok = BpeTokenizerSimple.load(opts.tokenizer);
+    return {
+      encode: (text) => tok.encode(text, allow ? { allowedSpecial: 'all' } : {}),
+      show: (id) => JSON.stringify(tok.decode([id])),
+    };
+  }
+  if (opts.encoding === 'gpt2') return gpt2Shown(loadGpt2Tokenizer(), allow);
+  if (opts.encoding === 'simple') {
+    const tok = SimpleTokenizerV2.fromText(readFileSync(dataPath('the-verdict.txt'), 'utf8'));
+    return { encode: (text) => tok.encode(text), show: (id) => JSON.stringify(tok.decode([id])) };
+  }
+  throw new Error(`--encoding must be gpt2 or simple, got ${JSON.stringify(opts.encoding)}`);
+}
+
+async function readInput(opts: TokenizeOptions): Promise<string> {
+  if (opts.text !== undefined && opts.file !== undefined)
+    throw new Error('give either --text or --file, not both');
+  if (opts.text !== undefined) return opts.text;
+  if (opts.file !== undefined) {
+    try {
+      return readFileSync(opts.file, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read --file ${opts.file}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (process.stdin.isTTY)
+    throw new Error('no input: pass --text TEXT, --file PATH, or pipe text on standard input');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin)
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The human view: one row per token, the token JSON-quoted so spaces and newlines are visible. */
+export function formatTokenTable(ids: readonly number[], show: (id: number) => string): string {
+  const width = Math.max(2, ...ids.map((id) => String(id).length));
+  const lines = [`${'id'.padStart(width)}  token`];
+  for (const id of ids) lines.push(`${String(id).padStart(width)}  ${show(id)}`);
+  lines.push(`${ids.length} token${ids.length === 1 ? '' : 's'}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function register(program: Command, io: CommandOutput = stdout): void {
+  program
+    .command('tokenize')
+    .description('show the token ids of a text (from --text, --file or standard input)')
+    .option('--text <text>', 'the text to tokenize')
+    .option('--file <path>', 'read the text from a file')
+    .option(
+      '--encoding <name>',
+      "gpt2 (GPT-2 byte-level BPE, 50,257 tokens) or simple (the book's SimpleTokenizerV2 with a vocabulary built from the bundled the-verdict.txt; other words become <|unk|>)",
+      'gpt2',
+    )
+    .option(
+      '--tokenizer <path>',
+      'use a trained tokenizer instead: a folder from train-tokenizer --byte-level, or its .json file',
+    )
+    .option(
+      '--allow-special',
+      'encode <|endoftext|> as its special token id (otherwise its presence is an error)',
+    )
+    .option('--json', 'print {"ids": [...], "count": N} instead of a table')
+    .action(async (opts: TokenizeOptions) => {
+      const text = await readInput(opts);
+      const tok = chooseTokenizer(opts);
+      const ids = tok.encode(text);
+      if (opts.json) io.out(`${JSON.stringify({ ids, count: ids.length })}\n`);
+      else io.out(formatTokenTable(ids, tok.show));
+    });
+}

@@ -1,0 +1,294 @@
+// Training checkpoints: versioned directories ROOT/step-000085/ (weights in the Hugging Face GPT-2 layout,
+// optimizer moments in safetensors, state.json) and a pointer ROOT/latest.json that is replaced atomically
+// only after the new directory is complete and fsynced. A crash at any point leaves the previous checkpoint
+// usable. Not a model format of its own: each step directory also loads with loadGPT2 as a plain model.
+import { existsSync } from 'node:fs';
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsyncDir, writeFileAtomic } from '../io/atomic.js';
+import { readSafetensors, saveSafetensors } from '../io/safetensors.js';
+import { saveGPT2 } from '../models/gpt/gpt2-weights.js';
+import type { GPTConfig } from '../models/gpt/config.js';
+import { GPTModel } from '../models/gpt/gpt.js';
+import type { Optimizer } from '../optim/index.js';
+import { shapeStr, type Tensor } from '../tensor/tensor.js';
+
+export const CHECKPOINT_FORMAT = 'gptkit-pretrain-checkpoint';
+export const CHECKPOINT_VERSION = 1;
+const POINTER = 'latest.json';
+const STATE = 'state.json';
+const OPTIMIZER = 'optimizer.safetensors';
+const STEP_DIR = /^step-(\d+)$/;
+
+/** One evaluation, as logged to metrics.jsonl and kept in the checkpoint's history. */
+export interface MetricRecord {
+  /** The book's global_step: 0-based index of the optimizer step just taken. */
+  step: number;
+  /** 1-based epoch, as printed ("Ep 1"). */
+  epoch: number;
+  /** Epochs completed so far, fractional (x axis of the loss plot). */
+  epochProgress: number;
+  tokensSeen: number;
+  trainLoss: number;
+  valLoss: number;
+  lr: number;
+  /** Seconds of training so far (continues across resumes). */
+  elapsed: number;
+}
+
+/** Everything besides weights and optimizer moments that an exact resume needs. */
+export interface TrainingState {
+  format: typeof CHECKPOINT_FORMAT;
+  version: number;
+  /** Optimizer steps completed (the book's global_step + 1). */
+  step: number;
+  /** 0-based epoch the data loader stands in, and batches it has consumed in that epoch. */
+  epoch: number;
+  batchInEpoch: number;
+  /** DataLoader.state() of the training loader. */
+  loader: unknown;
+  /** globalRng.getState() (dropout masks continue from here). */
+  rng: number[];
+  tokensSeen: number;
+  elapsedSeconds: number;
+  config: GPTConfig;
+  /** The run's training options (JSON values only). */
+  options: Record<string, unknown>;
+  /** Identifies the training data, so a resume on other data is refused. */
+  data: { trainTokens: number; trainHash: string; valTokens: number; valHash: string };
+  optimizer: { name: string; stepCount: number };
+  history: MetricRecord[];
+  savedAt: string;
+}
+
+/** Test hook: called between the stages of a save (to kill a process at a precise point). */
+export type SavePhase = 'weights' | 'optimizer' | 'state' | 'renamed' | 'pointer';
+
+export interface SaveCheckpointOptions {
+  /** Checkpoint directories to keep (newest by step); older ones are deleted after the pointer moves. Default 2. */
+  keep?: number;
+  onPhase?: (phase: SavePhase, dir: string) => void | Promise<void>;
+}
+
+export function stepDirName(step: number): string {
+  return `step-${String(step).padStart(6, '0')}`;
+}
+
+// JSON has no NaN: the RNG's "no spare normal" marker and NaN losses travel as null.
+function encodeState(state: TrainingState): string {
+  return JSON.stringify(state, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
+}
+
+function decodeState(text: string, path: string): TrainingState {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  const s = raw as TrainingState;
+  if (!s || s.format !== CHECKPOINT_FORMAT) throw new Error(`${path}: not a gptkit training checkpoint`);
+  if (s.version !== CHECKPOINT_VERSION) throw new Error(`${path}: checkpoint version ${s.version}, this gptkit reads version ${CHECKPOINT_VERSION}`);
+  s.rng = s.rng.map((x) => (x === null ? NaN : x));
+  for (const r of s.history) {
+    r.trainLoss ??= NaN;
+    r.valLoss ??= NaN;
+  }
+  return s;
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const h = await open(path, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+/** True when every parameter is finite (a diverged model is never saved over a good checkpoint). */
+export function parametersFinite(model: GPTModel): boolean {
+  for (const p of model.parameters()) {
+    const d = p.data;
+    for (let i = p.offset, end = p.offset + p.size; i < end; i++) if (!Number.isFinite(d[i])) return false;
+  }
+  return true;
+}
+
+/**
+ * Write a checkpoint under root and point latest.json at it. The directory is assembled under a temporary
+ * name, every file and the directory are fsynced, then it is renamed into place, and only then does the
+ * pointer move (itself an atomic replace). Returns the checkpoint directory.
+ */
+export async function saveCheckpoint(
+  root: string,
+  model: GPTModel,
+  optimizer: Optimizer,
+  state: Omit<TrainingState, 'format' | 'version' | 'savedAt' | 'config' | 'optimizer'>,
+  opts: SaveCheckpointOptions = {},
+): Promise<string> {
+  const keep = opts.keep ?? 2;
+  if (!parametersFinite(model)) {
+    throw new Error(`refusing to save a checkpoint at step ${state.step}: the model has non-finite weights`);
+  }
+  const name = stepDirName(state.step);
+  const finalDir = join(root, name);
+  const tmpDir = join(root, `.${name}.tmp-${process.pid}`);
+  await rm(tmpDir, { recursive: true, force: true });
+  await saveGPT2(model, tmpDir); // model.safetensors is written atomically (fsynced); config.json is not
+  await fsyncFile(join(tmpDir, 'config.json'));
+  await opts.onPhase?.('weights', tmpDir);
+  const moments = [...optimizer.stateArrays()].map(([key, data]) => ({ name: key, shape: [data.length], data }));
+  await saveSafetensors(join(tmpDir, OPTIMIZER), moments, { format: 'gptkit-optimizer' });
+  await opts.onPhase?.('optimizer', tmpDir);
+  const full: TrainingState = {
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    ...state,
+    config: { ...model.cfg },
+    optimizer: { name: optimizer.constructor.name, stepCount: optimizer.stepCount },
+    savedAt: new Date().toISOString(),
+  };
+  await writeFileAtomic(join(tmpDir, STATE), encodeState(full));
+  await fsyncDir(tmpDir);
+  await opts.onPhase?.('state', tmpDir);
+  // A directory of this name can only be a leftover the pointer never reached (a crash after the rename
+  // of a run that was then resumed from an older checkpoint): replace it.
+  if (existsSync(finalDir)) await rm(finalDir, { recursive: true, force: true });
+  await rename(tmpDir, finalDir);
+  await fsyncDir(root);
+  await opts.onPhase?.('renamed', finalDir);
+  await writeFileAtomic(join(root, POINTER), JSON.stringify({ dir: name, step: state.step, savedAt: full.savedAt }) + '\n');
+  await opts.onPhase?.('pointer', finalDir);
+  await pruneCheckpoints(root, keep, name);
+  return finalDir;
+}
+
+/** Delete step directories beyond the newest `keep` (never `current`) and temp directories of crashed saves. */
+async function pruneCheckpoints(root: string, keep: number, current: string): Promise<void> {
+  const entries = await readdir(root);
+  const steps = entries
+    .map((n) => ({ n, m: STEP_DIR.exec(n) }))
+    .filter((e) => e.m)
+    .sort((a, b) => Number(b.m![1]) - Number(a.m![1]));
+  const doomed = steps.slice(Math.max(keep, 1)).map((e) => e.n);
+  doomed.push(...entries.filter((n) => n.startsWith('.step-') && n.includes('.tmp-')));
+  for (const n of doomed) if (n !== current) await rm(join(root, n), { recursive: true, force: true });
+}
+
+/**
+ * The directory of the newest usable checkpoint under root: the one latest.json names, or, when the
+ * pointer is missing or names a directory that is gone, the highest complete step directory. Null if none.
+ */
+export async function latestCheckpoint(root: string): Promise<string | null> {
+  if (!existsSync(root)) return null;
+  try {
+    const ptr = JSON.parse(await readFile(join(root, POINTER), 'utf8')) as { dir?: unknown };
+    if (typeof ptr.dir === 'string' && STEP_DIR.test(ptr.dir) && existsSync(join(root, ptr.dir, STATE))) return join(root, ptr.dir);
+  } catch {
+    // fall through to scanning
+  }
+  const steps = (await readdir(root))
+    .map((n) => ({ n, m: STEP_DIR.exec(n) }))
+    .filter((e) => e.m && existsSync(join(root, e.n, STATE)))
+    .sort((a, b) => Number(b.m![1]) - Number(a.m![1]));
+  return steps.length ? join(root, steps[0].n) : null;
+}
+
+export async function readTrainingState(dir: string): Promise<TrainingState> {
+  const path = join(dir, STATE);
+  return decodeState(await readFile(path, 'utf8'), path);
+}
+
+export interface LoadedCheckpoint {
+  dir: string;
+  state: TrainingState;
+  /** The model in train mode, with the checkpoint's weights and dropout rate. */
+  model: GPTModel;
+  /** Optimizer moments, to pass to optimizer.loadStateArrays. */
+  optimizerState: Map<string, Float32Array>;
+}
+
+/**
+ * Copy Hugging Face GPT-2 tensors (as saveGPT2 writes them) into a model of known configuration: the inverse
+ * of hfTensors. Used for checkpoints, whose configuration comes from state.json. (loadGPT2 infers the
+ * configuration from config.json instead, and at the time of writing rejects the all-zero c_attn.bias that
+ * saveGPT2 writes for models without qkv bias.)
+ */
+export function placeHFTensors(model: GPTModel, tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>, where: string): void {
+  const { embDim: C, nLayers, qkvBias, tiedHead } = model.cfg;
+  const get = (name: string, shape: number[]): Float32Array => {
+    const t = tensors.get(name) ?? tensors.get(`transformer.${name}`);
+    if (!t) throw new Error(`${where}: tensor '${name}' is missing`);
+    if (shapeStr(t.shape) !== shapeStr(shape)) throw new Error(`${where}: tensor '${name}' has shape ${shapeStr(t.shape)}, expected ${shapeStr(shape)}`);
+    return t.data;
+  };
+  const direct = (name: string, p: Tensor) => p.data.set(get(name, [...p.shape]), p.offset);
+  // Conv1D [in, sum(out)] -> Linear weights [out, in] side by side.
+  const fromConv = (name: string, ws: Tensor[]) => {
+    const inp = ws[0].shape[1];
+    const cols = ws.reduce((s, w) => s + w.shape[0], 0);
+    const src = get(name, [inp, cols]);
+    let off = 0;
+    for (const w of ws) {
+      const o = w.shape[0];
+      const d = w.data;
+      for (let i = 0; i < inp; i++) for (let j = 0; j < o; j++) d[w.offset + j * inp + i] = src[i * cols + off + j];
+      off += o;
+    }
+  };
+  direct('wte.weight', model.tok_emb.weight);
+  direct('wpe.weight', model.pos_emb.weight);
+  for (let i = 0; i < nLayers; i++) {
+    const b = model.trf_blocks[i];
+    const p = `h.${i}.`;
+    direct(`${p}ln_1.weight`, b.norm1.scale);
+    direct(`${p}ln_1.bias`, b.norm1.shift);
+    fromConv(`${p}attn.c_attn.weight`, [b.att.W_query.weight, b.att.W_key.weight, b.att.W_value.weight]);
+    if (qkvBias) {
+      const src = get(`${p}attn.c_attn.bias`, [3 * C]);
+      [b.att.W_query.bias!, b.att.W_key.bias!, b.att.W_value.bias!].forEach((t, j) => t.data.set(src.subarray(j * C, (j + 1) * C), t.offset));
+    }
+    fromConv(`${p}attn.c_proj.weight`, [b.att.out_proj.weight]);
+    direct(`${p}attn.c_proj.bias`, b.att.out_proj.bias!);
+    direct(`${p}ln_2.weight`, b.norm2.scale);
+    direct(`${p}ln_2.bias`, b.norm2.shift);
+    fromConv(`${p}mlp.c_fc.weight`, [b.ff.layers[0].weight]);
+    direct(`${p}mlp.c_fc.bias`, b.ff.layers[0].bias!);
+    fromConv(`${p}mlp.c_proj.weight`, [b.ff.layers[2].weight]);
+    direct(`${p}mlp.c_proj.bias`, b.ff.layers[2].bias!);
+  }
+  direct('ln_f.weight', model.final_norm.scale);
+  direct('ln_f.bias', model.final_norm.shift);
+  if (!tiedHead) direct('lm_head.weight', model.out_head.weight);
+}
+
+/** Load a checkpoint directory written by saveCheckpoint: the model (train mode), optimizer moments, state. */
+export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
+  const state = await readTrainingState(dir);
+  const model = new GPTModel(state.config); // its random init is overwritten below (and the RNG is restored by the caller)
+  const weights = join(dir, 'model.safetensors');
+  placeHFTensors(model, await readSafetensors(weights), weights);
+  model.train();
+  const tensors = await readSafetensors(join(dir, OPTIMIZER));
+  const optimizerState = new Map([...tensors].map(([k, t]) => [k, t.data]));
+  return { dir, state, model, optimizerState };
+}
+
+/** Put a loaded checkpoint's optimizer state into an optimizer built over the checkpoint model's parameters. */
+export function restoreOptimizer(optimizer: Optimizer, ckpt: LoadedCheckpoint): void {
+  if (optimizer.constructor.name !== ckpt.state.optimizer.name) {
+    throw new Error(`${ckpt.dir}: the checkpoint's optimizer is ${ckpt.state.optimizer.name}, not ${optimizer.constructor.name}`);
+  }
+  optimizer.loadStateArrays(ckpt.optimizerState);
+  optimizer.stepCount = ckpt.state.optimizer.stepCount;
+}
+
+/** 'field: a vs b, ...' for the GPTConfig fields that differ (want = the checkpoint's), or '' when equal. */
+export function configMismatch(have: GPTConfig, want: GPTConfig): string {
+  const keys: Array<keyof GPTConfig> = ['vocabSize', 'contextLength', 'embDim', 'nHeads', 'nLayers', 'dropRate', 'qkvBias', 'tiedHead'];
+  return keys
+    .filter((k) => have[k] !== want[k])
+    .map((k) => `${k} ${String(have[k])} vs ${String(want[k])}`)
+    .join(', ');
+}
