@@ -120,7 +120,15 @@ export function register(program: Command, io: CommandOutput = stdout): void {
     .action(async (opts: TokenizeOptions) => {
       const text = await readInput(opts);
       const tok = chooseTokenizer(opts);
-      const ids = tok.encode(text);
+      let ids: number[];
+      try {
+        ids = tok.encode(text);
+      } catch (err) {
+        // The library's message names API options; on the command line the switch is --allow-special.
+        const msg = (err as Error).message;
+        if (!/special token/.test(msg) || opts.allowSpecial) throw err;
+        throw new Error(`${msg.split('. To encode')[0]}. Pass --allow-special to encode it as its token id.`, { cause: err });
+      }
       if (opts.json) io.out(`${JSON.stringify({ ids, count: ids.length })}\n`);
       else io.out(formatTokenTable(ids, tok.show));
     });
