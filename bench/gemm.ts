@@ -1,6 +1,6 @@
 // GEMM benchmark of the native backend: GFLOP/s on GPT-2 (124M) shapes at 1 and 2 threads, as a markdown table
 // with the ratio to OpenBLAS / PyTorch figures. Not a correctness test (src/backend/backend.test.ts is).
-// Usage: node dist/bench/gemm.js [--threads 1,2] [--min-time 0.5]
+// Usage: node dist/bench/gemm.js [--threads 1,2] [--min-time 0.5] [--only 50257]
 import { pathToFileURL } from 'node:url';
 import type { Backend, GemmArgs } from '../src/backend/backend.js';
 import { loadNativeAddon, loadNativeBackend } from '../src/backend/native/index.js';
@@ -64,7 +64,12 @@ function gemmArgs(s: Shape): GemmArgs {
 }
 
 /** Seconds per call: median and best of runs after warm-up, running for at least minTime seconds. */
-export function timeCalls(fn: () => void, minTime: number, minRuns = 7, warmup = 3): { median: number; best: number } {
+export function timeCalls(
+  fn: () => void,
+  minTime: number,
+  minRuns = 7,
+  warmup = 3,
+): { median: number; best: number } {
   for (let i = 0; i < warmup; i++) fn();
   const times: number[] = [];
   const start = performance.now();
@@ -92,12 +97,15 @@ export async function run(args: string[]): Promise<void> {
   const native: Backend = backend;
   const threadCounts = option(args, '--threads', '1,2').split(',').map(Number);
   const minTime = Number(option(args, '--min-time', '0.5'));
+  const only = option(args, '--only', ''); // run the shapes whose label contains this text
   const saved = native.threads();
-  console.log(`native GEMM, fp32, ${loadNativeAddon()?.isa()} kernels; GFLOP/s = 2*M*N*K*batch / s (median of runs)\n`);
+  console.log(
+    `native GEMM, fp32, ${loadNativeAddon()?.isa()} kernels; GFLOP/s = 2*M*N*K*batch / s (median of runs)\n`,
+  );
   console.log('| M x K x N | threads | GFLOP/s median | best | reference | ratio (median) |');
   console.log('|---|---:|---:|---:|---|---:|');
   try {
-    for (const s of SHAPES) {
+    for (const s of SHAPES.filter((sh) => sh.label.includes(only))) {
       const g = gemmArgs(s);
       const flops = 2 * s.batch * s.M * s.N * s.K;
       for (const t of threadCounts) {
@@ -107,13 +115,17 @@ export async function run(args: string[]): Promise<void> {
         const ref = s.ref ? (t === 1 ? s.ref[0] : t === 2 ? s.ref[1] : undefined) : undefined;
         const refText = ref !== undefined ? `${ref} (${s.ref![2]})` : '-';
         const ratio = ref !== undefined ? `${(gf / ref).toFixed(2)}x` : '-';
-        console.log(`| ${s.label} | ${t} | ${gf.toFixed(1)} | ${(flops / best / 1e9).toFixed(1)} | ${refText} | ${ratio} |`);
+        console.log(
+          `| ${s.label} | ${t} | ${gf.toFixed(1)} | ${(flops / best / 1e9).toFixed(1)} | ${refText} | ${ratio} |`,
+        );
       }
     }
   } finally {
     native.setThreads(saved);
   }
-  console.log('\nreproduce: npx tsc -p tsconfig.json && node dist/bench/gemm.js [--threads 1,2] [--min-time 0.5]');
+  console.log(
+    '\nreproduce: npm run bench -- gemm [--threads 1,2] [--min-time 0.5]  (or: npx tsc -p tsconfig.json && node dist/bench/gemm.js)',
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

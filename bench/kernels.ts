@@ -143,7 +143,8 @@ function kernels(): Kernel[] {
       setup: () => {
         const [q, k, v] = [randomF32(H * D), randomF32(H * T * D), randomF32(H * T * D)];
         const [out, lse] = [new Float32Array(H * D), new Float32Array(H)];
-        return (bk) => bk.attention({ BH: H, Tq: 1, Tk: T, D, qStart: T - 1, scale: 0.125, q, k, v, out, lse });
+        return (bk) =>
+          bk.attention({ BH: H, Tq: 1, Tk: T, D, qStart: T - 1, scale: 0.125, q, k, v, out, lse });
       },
     },
     {
@@ -152,7 +153,19 @@ function kernels(): Kernel[] {
       setup: () => {
         const [param, grad, m] = [randomF32(nAdam), randomF32(nAdam), randomF32(nAdam)];
         const v = randomF32(nAdam).map(Math.abs);
-        const args = { param, grad, m, v, n: nAdam, lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 3 };
+        const args = {
+          param,
+          grad,
+          m,
+          v,
+          n: nAdam,
+          lr: 1e-4,
+          beta1: 0.9,
+          beta2: 0.95,
+          eps: 1e-8,
+          weightDecay: 0.1,
+          step: 3,
+        };
         return (bk) => bk.adamw(args);
       },
     },
@@ -162,7 +175,11 @@ function kernels(): Kernel[] {
 let nativeBackend: Backend | null = null;
 
 function fmtTime(s: number): string {
-  return s >= 1e-1 ? `${(s * 1e3).toFixed(0)} ms` : s >= 1e-3 ? `${(s * 1e3).toFixed(2)} ms` : `${(s * 1e6).toFixed(1)} µs`;
+  return s >= 1e-1
+    ? `${(s * 1e3).toFixed(0)} ms`
+    : s >= 1e-3
+      ? `${(s * 1e3).toFixed(2)} ms`
+      : `${(s * 1e6).toFixed(1)} µs`;
 }
 
 function rate(k: Kernel, s: number): string {
@@ -182,7 +199,9 @@ export async function run(args: string[]): Promise<void> {
   const withJs = !args.includes('--no-js');
   const saved = backend.threads();
   const header = threadCounts.map((t) => `native ${t}T`);
-  console.log(`fused kernels, fp32, native (${loadNativeAddon()?.isa()}) vs js; median time per call and its rate\n`);
+  console.log(
+    `fused kernels, fp32, native (${loadNativeAddon()?.isa()}) vs js; median time per call and its rate\n`,
+  );
   console.log(`| kernel | ${header.join(' | ')} | js | speedup (${threadCounts.at(-1)}T vs js) |`);
   console.log(`|---|${header.map(() => '---:|').join('')}---:|---:|`);
   try {
@@ -207,7 +226,9 @@ export async function run(args: string[]): Promise<void> {
   } finally {
     backend.setThreads(saved);
   }
-  console.log('\nreproduce: npx tsc -p tsconfig.json && node dist/bench/kernels.js [--threads 1,2] [--min-time 0.3] [--no-js]');
+  console.log(
+    '\nreproduce: npm run bench -- kernels [--threads 1,2] [--min-time 0.3] [--no-js]  (or: node dist/bench/kernels.js)',
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -13,6 +13,9 @@
  * the diagonal tile wastes about BR/2 of its rows' keys to the mask, small against T = 1024. */
 #define ATTN_BR 48
 #define ATTN_BC 128
+/* K^T (and V^T) tiles are packed once and reused across query tiles when at least this many query rows use
+ * them; fewer rows go through gemm_serial, whose GEMV path reads K in place (decode steps). */
+#define ATTN_PREPACK_MIN_ROWS 16
 /* Below this many flops the whole call runs on the calling thread. */
 #define ATTN_PARALLEL_GRAIN (1024.0 * 1024)
 
@@ -29,8 +32,25 @@ static int64_t visible_keys(const attention_args *a, int64_t i, int64_t j0, int6
   return v < 0 ? 0 : v > nc ? nc : v;
 }
 
+/* Per-thread scratch, grown on demand and kept between calls: fresh large allocations are fresh mmaps, and the
+ * kernel zeroing their pages cost more than a decode step. Slot i of a thread is one buffer. */
+#define ATTN_SCRATCH_SLOTS 5
+static _Thread_local float *tls_scratch[ATTN_SCRATCH_SLOTS];
+static _Thread_local size_t tls_scratch_size[ATTN_SCRATCH_SLOTS];
+
+static float *scratch(int slot, size_t n) {
+  if (n == 0) return NULL;
+  if (n > tls_scratch_size[slot]) {
+    free(tls_scratch[slot]);
+    tls_scratch[slot] = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+    tls_scratch_size[slot] = tls_scratch[slot] ? n : 0;
+  }
+  return tls_scratch[slot];
+}
+
+/* One query tile of head h: out rows and lse. kt: K_h^T pre-packed for all keys, or NULL. */
 static void attention_forward_tile(const attention_args *a, const row_kernels *rk, int64_t h, int64_t i0,
-                                   float *S) {
+                                   float *S, const float *kt) {
   const int64_t D = a->D, Tq = a->Tq, Tk = a->Tk;
   const int64_t rows = Tq - i0 < ATTN_BR ? Tq - i0 : ATTN_BR;
   const float *q = a->q + (h * Tq + i0) * D;
@@ -44,8 +64,9 @@ static void attention_forward_tile(const attention_args *a, const row_kernels *r
 
   for (int64_t j0 = 0; j0 < kend; j0 += ATTN_BC) {
     const int64_t nc = kend - j0 < ATTN_BC ? kend - j0 : ATTN_BC;
-    /* S = scale * Q_i K_j^T (K_j^T is K_j read with swapped strides: no transpose copy) */
-    gemm_serial(rows, nc, D, q, D, 1, k + j0 * D, 1, D, S, ATTN_BC, a->scale, 0);
+    /* S = scale * Q_i K_j^T, from the pre-packed K^T, or with K_j read through swapped strides */
+    if (kt) gemm_serial_packed_b(rows, nc, D, q, D, 1, kt + j0 * D, S, ATTN_BC, a->scale, 0);
+    else gemm_serial(rows, nc, D, q, D, 1, k + j0 * D, 1, D, S, ATTN_BC, a->scale, 0);
     for (int64_t r = 0; r < rows; r++) {
       float *s = S + r * ATTN_BC;
       int64_t vis = visible_keys(a, i0 + r, j0, nc);
@@ -73,9 +94,18 @@ static void attention_forward_thread(void *ctx, int tid, int nthreads) {
   const attention_args *a = c->a;
   const int64_t nqb = (a->Tq + ATTN_BR - 1) / ATTN_BR;
   float S[ATTN_BR * ATTN_BC] __attribute__((aligned(64)));
+  /* K_h^T is packed once per head and thread, then serves all of that head's query tiles. */
+  float *kt = a->Tq >= ATTN_PREPACK_MIN_ROWS ? scratch(0, (size_t)gemm_packed_b_floats(a->D, a->Tk)) : NULL;
+  int64_t packed_head = -1;
   /* Round-robin over (head, query tile): later tiles see more keys, so interleaving balances the causal load. */
-  for (int64_t t = tid; t < a->BH * nqb; t += nthreads)
-    attention_forward_tile(a, c->rk, t / nqb, (t % nqb) * ATTN_BR, S);
+  for (int64_t t = tid; t < a->BH * nqb; t += nthreads) {
+    int64_t h = t / nqb;
+    if (kt && h != packed_head) {
+      gemm_pack_b_full(a->D, a->Tk, a->k + h * a->Tk * a->D, 1, a->D, kt);
+      packed_head = h;
+    }
+    attention_forward_tile(a, c->rk, h, (t % nqb) * ATTN_BR, S, kt);
+  }
 }
 
 static double attention_flops(const attention_args *a) {
@@ -94,9 +124,18 @@ void attention_forward(const attention_args *a) {
   pool_run(threads_for(attention_flops(a), ATTN_PARALLEL_GRAIN), attention_forward_thread, &c);
 }
 
-/* Backward for the key tiles kb = kb0, kb0 + kb_step, ... of head h; dq_acc (Tq x D) is accumulated into. */
+typedef struct {
+  float *P, *dP, *delta;
+  float *kt, *vt; /* K_j^T and V_j^T of one key tile, packed (NULL where D is too large to pre-pack) */
+} attn_scratch;
+
+/* Backward for the key tiles kb = kb0, kb0 + kb_step, ... of head h; dq_acc (Tq x D) is accumulated into.
+ * Per key tile j and query tile i (FlashAttention-2, algorithm 2): P = exp(S - lse), dV_j += P^T dO_i,
+ * dP = dO_i V_j^T, dS = P * (dP - delta), dQ_i += scale dS K_j, dK_j += scale dS^T Q_i. */
 static void attention_backward_keys(const attention_args *a, const row_kernels *rk, int64_t h, int64_t kb0,
-                                    int64_t kb_step, float *dq_acc, const float *delta, float *P, float *dP) {
+                                    int64_t kb_step, float *dq_acc, const attn_scratch *sc) {
+  float *P = sc->P, *dP = sc->dP;
+  const float *delta = sc->delta;
   const int64_t D = a->D, Tq = a->Tq, Tk = a->Tk;
   const float *q = a->q + h * Tq * D, *dout = a->dout + h * Tq * D, *lse = a->lse + h * Tq;
   for (int64_t j0 = kb0 * ATTN_BC; j0 < Tk; j0 += kb_step * ATTN_BC) {
@@ -106,11 +145,19 @@ static void attention_backward_keys(const attention_args *a, const row_kernels *
     memset(dkj, 0, (size_t)(nc * D) * sizeof(float));
     memset(dvj, 0, (size_t)(nc * D) * sizeof(float));
     int64_t i_first = j0 - a->q_start; /* the first query that sees key j0 */
-    for (int64_t i0 = i_first < 0 ? 0 : i_first; i0 < Tq; i0 += ATTN_BR) {
+    if (i_first < 0) i_first = 0;
+    /* K_j^T and V_j^T serve every query tile below: pack them once (transposing packs are the costly kind). */
+    const int prepacked = sc->kt && Tq - i_first >= ATTN_PREPACK_MIN_ROWS;
+    if (prepacked) {
+      gemm_pack_b_full(D, nc, kj, 1, D, sc->kt);
+      gemm_pack_b_full(D, nc, vj, 1, D, sc->vt);
+    }
+    for (int64_t i0 = i_first; i0 < Tq; i0 += ATTN_BR) {
       const int64_t rows = Tq - i0 < ATTN_BR ? Tq - i0 : ATTN_BR;
       const float *qi = q + i0 * D, *doi = dout + i0 * D;
       /* P = exp(scale * Q_i K_j^T - lse), zero where masked */
-      gemm_serial(rows, nc, D, qi, D, 1, kj, 1, D, P, ATTN_BC, a->scale, 0);
+      if (prepacked) gemm_serial_packed_b(rows, nc, D, qi, D, 1, sc->kt, P, ATTN_BC, a->scale, 0);
+      else gemm_serial(rows, nc, D, qi, D, 1, kj, 1, D, P, ATTN_BC, a->scale, 0);
       for (int64_t r = 0; r < rows; r++) {
         float *p = P + r * ATTN_BC;
         int64_t vis = visible_keys(a, i0 + r, j0, nc);
@@ -120,7 +167,8 @@ static void attention_backward_keys(const attention_args *a, const row_kernels *
       /* dV_j += P^T dO_i */
       gemm_serial(nc, D, rows, P, 1, ATTN_BC, doi, D, 1, dvj, D, 1.0f, 1);
       /* dP = dO_i V_j^T, then dS = P * (dP - delta) (FlashAttention-2's softmax backward), in place */
-      gemm_serial(rows, nc, D, doi, D, 1, vj, 1, D, dP, ATTN_BC, 1.0f, 0);
+      if (prepacked) gemm_serial_packed_b(rows, nc, D, doi, D, 1, sc->vt, dP, ATTN_BC, 1.0f, 0);
+      else gemm_serial(rows, nc, D, doi, D, 1, vj, 1, D, dP, ATTN_BC, 1.0f, 0);
       for (int64_t r = 0; r < rows; r++)
         rk->softmax_bwd(P + r * ATTN_BC, dP + r * ATTN_BC, dP + r * ATTN_BC, nc, delta[i0 + r]);
       /* dQ_i += scale * dS K_j ;  dK_j += scale * dS^T Q_i */
@@ -138,21 +186,15 @@ static void attention_delta(const attention_args *a, const row_kernels *rk, int6
   }
 }
 
-typedef struct {
-  float *P, *dP, *delta;
-} attn_scratch;
-
-static int scratch_alloc(attn_scratch *s, int64_t Tq) {
-  s->P = aligned_alloc(64, sizeof(float) * ATTN_BR * ATTN_BC);
-  s->dP = aligned_alloc(64, sizeof(float) * ATTN_BR * ATTN_BC);
-  s->delta = malloc(sizeof(float) * (size_t)(Tq > 0 ? Tq : 1));
+static int scratch_alloc(attn_scratch *s, const attention_args *a) {
+  s->P = scratch(0, ATTN_BR * ATTN_BC);
+  s->dP = scratch(1, ATTN_BR * ATTN_BC);
+  s->delta = scratch(2, (size_t)(a->Tq > 0 ? a->Tq : 1));
+  size_t packed = (size_t)gemm_packed_b_floats(a->D, ATTN_BC); /* 0: D too large */
+  s->kt = scratch(3, packed);
+  s->vt = scratch(4, packed);
+  if (!s->kt || !s->vt) s->kt = s->vt = NULL; /* no pre-packing: gemm_serial packs per product instead */
   return s->P && s->dP && s->delta;
-}
-
-static void scratch_free(attn_scratch *s) {
-  free(s->P);
-  free(s->dP);
-  free(s->delta);
 }
 
 /* Many heads: each thread owns whole heads (round-robin), so dq, dk and dv have a single writer. */
@@ -160,14 +202,13 @@ static void attention_backward_heads_thread(void *ctx, int tid, int nthreads) {
   const attn_ctx *c = ctx;
   const attention_args *a = c->a;
   attn_scratch s;
-  if (!scratch_alloc(&s, a->Tq)) abort();
+  if (!scratch_alloc(&s, a)) abort();
   for (int64_t h = tid; h < a->BH; h += nthreads) {
     float *dq = a->dq + h * a->Tq * a->D;
     memset(dq, 0, (size_t)(a->Tq * a->D) * sizeof(float));
     attention_delta(a, c->rk, h, s.delta);
-    attention_backward_keys(a, c->rk, h, 0, 1, dq, s.delta, s.P, s.dP);
+    attention_backward_keys(a, c->rk, h, 0, 1, dq, &s);
   }
-  scratch_free(&s);
 }
 
 /* Fewer heads than threads: the key tiles of one head are shared out; dq gets per-thread partial sums. */
@@ -175,11 +216,10 @@ static void attention_backward_keys_thread(void *ctx, int tid, int nthreads) {
   const attn_ctx *c = ctx;
   const attention_args *a = c->a;
   attn_scratch s;
-  if (!scratch_alloc(&s, a->Tq)) abort();
+  if (!scratch_alloc(&s, a)) abort();
   float *dq = tid == 0 ? a->dq + c->head * a->Tq * a->D : c->dq_part[tid]; /* zeroed by the caller */
   attention_delta(a, c->rk, c->head, s.delta);
-  attention_backward_keys(a, c->rk, c->head, tid, nthreads, dq, s.delta, s.P, s.dP);
-  scratch_free(&s);
+  attention_backward_keys(a, c->rk, c->head, tid, nthreads, dq, &s);
 }
 
 void attention_backward(const attention_args *a) {

@@ -7,18 +7,28 @@
 #include "gptkit.h"
 #include "vecops.h"
 
-/* Cache blocking (Goto & van de Geijn, "Anatomy of High-Performance Matrix Multiplication", 2008; BLIS):
- *  - KC: a KC x NR micro-panel of B stays in L1 across the MC/MR micro-kernel calls: 256*32*4 = 32 KB of
- *    Zen 5's 48 KB L1d, leaving room for the streamed A micro-panel and C.
- *  - MC: the packed MC x KC block of A stays in L2 (1 MB per core on Zen 5): 252*256*4 = 252 KB, small enough
- *    to leave L2 room for B panels passing through.
- *  - NC: the packed KC x NC block of B lives in L3 (32 MB shared): 4096*256*4 = 4 MB per thread.
- * MC and NC are rounded to multiples of the kernel's MR and NR at run time. */
+/* Cache blocking (Goto & van de Geijn, "Anatomy of High-Performance Matrix Multiplication", 2008; BLIS), for
+ * the 6x64 AVX-512 kernel on Zen 5 (48 KB L1d, 1 MB L2 per core, 32 MB L3):
+ *  - KC = 256: the 6 x KC rows of A a micro-kernel call reads (6 KB) stay in L1; the KC x 64 panel of B (64 KB)
+ *    streams from L2, 4 vector loads per k step against 24 FMAs (12 cycles), well within L2 bandwidth.
+ *    KC = 128..384 measured the same within noise; 256 halves the C tile reloads of 128.
+ *  - MC = 252 (42 x 6): the MC x KC block of A (252 KB, packed or read in place) stays in L2 while the B panels
+ *    pass through.
+ *  - NC = 4096: the packed KC x NC block of B (4 MB per thread) lives in L3.
+ * MC and NC are rounded to multiples of the kernel's MR and NR at run time; KC and MC can be overridden at
+ * build time (-DGEMM_KC=...) for tuning. */
+#ifndef GEMM_KC
 #define GEMM_KC 256
+#endif
+#ifndef GEMM_MC
 #define GEMM_MC 252
+#endif
 #define GEMM_NC 4096
-/* Below this many flops a GEMM runs on the calling thread: waking a worker costs more than it saves. */
+/* Below this many flops per thread a GEMM runs on the calling thread: waking a worker costs more than it
+ * saves (~10 us of micro-kernel work). GEMV is memory-bound, so there a second thread pays off sooner:
+ * from 512 KB of B per thread. */
 #define GEMM_PARALLEL_GRAIN (2.0 * 1024 * 1024)
+#define GEMV_PARALLEL_GRAIN (256.0 * 1024)
 
 /* GEMV paths take M up to this (the row kernels' limit); with more rows packing pays for itself. */
 #define GEMV_MAX_M 4
@@ -46,8 +56,9 @@ static void pack_a(int64_t mc, int64_t kc, const float *a, int64_t rs, int64_t c
     int64_t m = mc - i0 < mr ? mc - i0 : mr;
     const float *src = a + i0 * rs;
     if (rs == 1 && m == mr) {
-      /* A^T (column-major A): each k gives MR contiguous values. */
-      for (int64_t p = 0; p < kc; p++) memcpy(dst + p * mr, src + p * cs, (size_t)mr * sizeof(float));
+      /* A^T (column-major A): each k gives MR contiguous values (a loop: memcpy calls cost more than 24 bytes) */
+      for (int64_t p = 0; p < kc; p++)
+        for (int64_t i = 0; i < mr; i++) dst[p * mr + i] = src[p * cs + i];
     } else if (cs == 1) {
       /* Row-major A: MR rows read in parallel, each contiguous. */
       for (int64_t p = 0; p < kc; p++) {
@@ -106,6 +117,61 @@ static void zero_or_keep_c(int64_t M, int64_t N, float *c, int64_t c_rs, int bet
   for (int64_t i = 0; i < M; i++) memset(c + i * c_rs, 0, (size_t)N * sizeof(float));
 }
 
+/* Loops 3 to 1 of GotoBLAS for one packed kc x nc block of B: C[0:M, 0:nc] (+)= alpha * A[0:M, 0:kc] @ Bp. */
+static void gemm_macro(const gemm_ukernel *uk, int64_t M, int64_t nc, int64_t kc, const float *a, int64_t a_rs,
+                       int64_t a_cs, const float *pb, float *c, int64_t c_rs, float alpha, int beta, float *pa) {
+  const int mr = uk->mr, nr = uk->nr;
+  const int64_t mc_max = (GEMM_MC / mr) * mr;
+  float tile[16 * 64] __attribute__((aligned(64)));
+  for (int64_t ic = 0; ic < M; ic += mc_max) {
+    int64_t mc = M - ic < mc_max ? M - ic : mc_max;
+    const float *a_blk = a + ic * a_rs;
+    /* Row-major A is read in place by the micro-kernel (BLIS's "sup" idea): its rows are already contiguous
+     * in k, so packing would only copy. Other layouts, and a last partial MR panel, are packed (zero-padded). */
+    int64_t m_direct = a_cs == 1 ? mc / mr * mr : 0;
+    if (m_direct < mc) {
+      if (a_rs == 1 && a_cs != 1 && uk->pack_a_transposed) uk->pack_a_transposed(mc, kc, a_blk, a_cs, pa);
+      else pack_a(mc - m_direct, kc, a_blk + m_direct * a_rs, a_rs, a_cs, mr, pa + m_direct * kc);
+    }
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+      int64_t n = nc - jr < nr ? nc - jr : nr;
+      const float *bp = pb + jr * kc;
+      for (int64_t ir = 0; ir < mc; ir += mr) {
+        int64_t m = mc - ir < mr ? mc - ir : mr;
+        const float *ap = ir < m_direct ? a_blk + ir * a_rs : pa + ir * kc;
+        gemm_ukernel_fn kern = ir < m_direct ? uk->kernel_direct_a : uk->kernel;
+        float *cp = c + (ic + ir) * c_rs + jr;
+        if (m == mr && n == nr) {
+          kern(kc, ap, a_rs, bp, cp, c_rs, alpha, beta);
+        } else {
+          /* Edge tile: full tile into a scratch buffer, then only the valid part into C. */
+          kern(kc, ap, a_rs, bp, tile, nr, alpha, 0);
+          for (int64_t i = 0; i < m; i++) {
+            float *crow = cp + i * c_rs;
+            const float *trow = tile + i * nr;
+            if (beta) for (int64_t j = 0; j < n; j++) crow[j] += trow[j];
+            else memcpy(crow, trow, (size_t)n * sizeof(float));
+          }
+        }
+      }
+    }
+  }
+}
+
+static float *pack_a_buffer(const gemm_ukernel *uk, int64_t M, int64_t kc) {
+  const int64_t mc_max = (GEMM_MC / uk->mr) * uk->mr;
+  const int64_t mc_alloc = M < mc_max ? (M + uk->mr - 1) / uk->mr * uk->mr : mc_max;
+  float *pa = grow(&tls_pack_a, &tls_pack_a_size, (size_t)(mc_alloc * kc));
+  if (!pa) abort(); /* out of memory for a few hundred KB of packing space: nothing sensible to do */
+  return pa;
+}
+
+static void pack_b_block(const gemm_ukernel *uk, int64_t kc, int64_t nc, const float *b, int64_t b_rs,
+                         int64_t b_cs, float *dst) {
+  if (b_rs == 1 && b_cs != 1 && uk->pack_b_transposed) uk->pack_b_transposed(kc, nc, b, b_cs, dst);
+  else pack_b(kc, nc, b, b_rs, b_cs, uk->nr, dst);
+}
+
 /* The five-loop GotoBLAS algorithm on the calling thread. */
 void gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
                  int64_t b_rs, int64_t b_cs, float *c, int64_t c_rs, float alpha, int beta) {
@@ -123,47 +189,53 @@ void gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, 
     return;
   }
   const gemm_ukernel *uk = gemm_select_ukernel(cpu_isa());
-  const int mr = uk->mr, nr = uk->nr;
+  const int nr = uk->nr;
   const int64_t kc_max = K < GEMM_KC ? K : GEMM_KC;
-  const int64_t mc_max = (GEMM_MC / mr) * mr;
   const int64_t nc_max = (GEMM_NC / nr) * nr;
-  const int64_t mc_alloc = M < mc_max ? (M + mr - 1) / mr * mr : mc_max;
+  /* A row-major B exactly one panel wide (N = nr = row stride: a 64-wide head in attention) already has the
+   * packed layout: use it in place. */
+  const int b_is_panel = N == nr && b_cs == 1 && b_rs == nr;
   const int64_t nc_alloc = N < nc_max ? (N + nr - 1) / nr * nr : nc_max;
-  float *pa = grow(&tls_pack_a, &tls_pack_a_size, (size_t)(mc_alloc * kc_max));
-  float *pb = grow(&tls_pack_b, &tls_pack_b_size, (size_t)(nc_alloc * kc_max));
-  if (!pa || !pb) abort(); /* out of memory for a few MB of packing space: nothing sensible to do */
-  float tile[16 * 64] __attribute__((aligned(64)));
+  float *pa = pack_a_buffer(uk, M, kc_max);
+  float *pb = b_is_panel ? NULL : grow(&tls_pack_b, &tls_pack_b_size, (size_t)(nc_alloc * kc_max));
+  if (!b_is_panel && !pb) abort();
 
   for (int64_t jc = 0; jc < N; jc += nc_max) {
     int64_t nc = N - jc < nc_max ? N - jc : nc_max;
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       int64_t kc = K - pc < kc_max ? K - pc : kc_max;
-      int beta_k = pc == 0 ? beta : 1; /* later K blocks accumulate onto the first */
-      pack_b(kc, nc, b + pc * b_rs + jc * b_cs, b_rs, b_cs, nr, pb);
-      for (int64_t ic = 0; ic < M; ic += mc_max) {
-        int64_t mc = M - ic < mc_max ? M - ic : mc_max;
-        pack_a(mc, kc, a + ic * a_rs + pc * a_cs, a_rs, a_cs, mr, pa);
-        for (int64_t jr = 0; jr < nc; jr += nr) {
-          int64_t n = nc - jr < nr ? nc - jr : nr;
-          const float *bp = pb + jr * kc;
-          for (int64_t ir = 0; ir < mc; ir += mr) {
-            int64_t m = mc - ir < mr ? mc - ir : mr;
-            const float *ap = pa + ir * kc;
-            float *cp = c + (ic + ir) * c_rs + jc + jr;
-            if (m == mr && n == nr) {
-              uk->kernel(kc, ap, bp, cp, c_rs, alpha, beta_k);
-            } else {
-              /* Edge tile: full tile into a scratch buffer, then only the valid part into C. */
-              uk->kernel(kc, ap, bp, tile, nr, alpha, 0);
-              for (int64_t i = 0; i < m; i++)
-                for (int64_t j = 0; j < n; j++)
-                  cp[i * c_rs + j] = tile[i * nr + j] + (beta_k ? cp[i * c_rs + j] : 0.0f);
-            }
-          }
-        }
+      const float *bp = b + pc * b_rs + jc * b_cs;
+      if (!b_is_panel) {
+        pack_b_block(uk, kc, nc, bp, b_rs, b_cs, pb);
+        bp = pb;
       }
+      /* later K blocks accumulate onto the first */
+      gemm_macro(uk, M, nc, kc, a + pc * a_cs, a_rs, a_cs, bp, c + jc, c_rs, alpha, pc == 0 ? beta : 1, pa);
     }
   }
+}
+
+/* ---- Pre-packed B, for callers that multiply many A blocks by one B (attention's K^T and V^T tiles) ---- */
+
+int gemm_panel_width(void) { return gemm_select_ukernel(cpu_isa())->nr; }
+
+int64_t gemm_packed_b_floats(int64_t K, int64_t N) {
+  if (K <= 0 || K > GEMM_KC) return 0; /* one KC block only */
+  int64_t nr = gemm_panel_width();
+  return K * ((N + nr - 1) / nr * nr);
+}
+
+int gemm_pack_b_full(int64_t K, int64_t N, const float *b, int64_t b_rs, int64_t b_cs, float *dst) {
+  if (K <= 0 || K > GEMM_KC) return 0;
+  if (N > 0) pack_b_block(gemm_select_ukernel(cpu_isa()), K, N, b, b_rs, b_cs, dst);
+  return 1;
+}
+
+void gemm_serial_packed_b(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs,
+                          const float *pb, float *c, int64_t c_rs, float alpha, int beta) {
+  if (M <= 0 || N <= 0) return;
+  const gemm_ukernel *uk = gemm_select_ukernel(cpu_isa());
+  gemm_macro(uk, M, N, K, a, a_rs, a_cs, pb, c, c_rs, alpha, beta, pack_a_buffer(uk, M, K));
 }
 
 /* ---- Threading ---- */
@@ -223,7 +295,7 @@ void gemm(const gemm_args *g) {
   gemm_job job = {.g = g, .mr = uk->mr, .nr = uk->nr, .tm = 1, .tn = 1};
   job.gemv = g->M <= GEMV_MAX_M && (g->b_cs == 1 || g->b_rs == 1);
   double flops = 2.0 * (double)g->batch * (double)g->M * (double)g->N * (double)(g->K > 0 ? g->K : 1);
-  int want = threads_for(flops, GEMM_PARALLEL_GRAIN);
+  int want = threads_for(flops, job.gemv ? GEMV_PARALLEL_GRAIN : GEMM_PARALLEL_GRAIN);
   int overlap = c_batches_overlap(g);
   if (want <= 1) {
     job.split_batch = !overlap;
@@ -237,7 +309,9 @@ void gemm(const gemm_args *g) {
     return;
   }
   /* Otherwise a tm x tn grid over C: each thread packs its rows of A and its columns of B, so the grid that
-   * packs the least (tn*M*K + tm*K*N) wins, among those that leave every thread at least one tile. */
+   * packs the least (tn*M*K + tm*K*N) wins, among those that leave every thread at least one tile. Row-major
+   * A is not packed at all (read in place), so then splitting N costs nothing extra. */
+  const double a_pack = g->a_cs == 1 ? 0.0 : 1.0;
   if (job.gemv) {
     job.tn = want;
   } else {
@@ -246,7 +320,7 @@ void gemm(const gemm_args *g) {
       if (want % tm) continue;
       int tn = want / tm;
       if ((g->M + job.mr - 1) / job.mr < tm || (g->N + job.nr - 1) / job.nr < tn) continue;
-      double cost = (double)tn * g->M * g->K + (double)tm * g->K * g->N;
+      double cost = a_pack * tn * g->M * g->K + (double)tm * g->K * g->N;
       if (best < 0 || cost < best) {
         best = cost;
         job.tm = tm;

@@ -58,13 +58,27 @@ void gemm(const gemm_args *g);
 void gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
                  int64_t b_rs, int64_t b_cs, float *c, int64_t c_rs, float alpha, int beta);
 
-/* Micro-kernel table (gemm_kernels.c): C[mr x nr] (row stride ldc) = alpha * Ap @ Bp + beta * C,
- * with Ap packed as k columns of mr floats and Bp as k rows of nr floats (GotoBLAS/BLIS panel layout). */
-typedef void (*gemm_ukernel_fn)(int64_t k, const float *ap, const float *bp, float *c, int64_t ldc, float alpha,
-                                int beta);
+/* B pre-packed once for many products. Only K <= KC (256) can be: gemm_packed_b_floats is then the buffer size,
+ * else 0, and gemm_pack_b_full returns 0 without packing. Column j0 of a packed B, j0 a multiple of
+ * gemm_panel_width(), starts at pb + j0*K, so column ranges of it can be multiplied separately. */
+int gemm_panel_width(void);
+int64_t gemm_packed_b_floats(int64_t K, int64_t N);
+int gemm_pack_b_full(int64_t K, int64_t N, const float *b, int64_t b_rs, int64_t b_cs, float *dst);
+void gemm_serial_packed_b(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs,
+                          const float *pb, float *c, int64_t c_rs, float alpha, int beta);
+
+/* Micro-kernel table (gemm_kernels.c): C[mr x nr] (row stride ldc) = alpha * A @ Bp + beta * C, with Bp packed
+ * as k rows of nr floats (GotoBLAS/BLIS panel layout) and A either packed as k columns of mr floats (`kernel`,
+ * lda unused) or read in place from mr row-major rows lda apart (`kernel_direct_a`). */
+typedef void (*gemm_ukernel_fn)(int64_t k, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc,
+                                float alpha, int beta);
+/* Optional fast packings of the transposed layouts, NULL where the generic loops serve: A(i, p) = a[i + p*cs]
+ * into mr-row panels (rows x cols = mc x kc), and B(p, j) = b[j*cs + p] (B = W^T) into nr-wide panels. */
+typedef void (*gemm_pack_fn)(int64_t rows, int64_t cols, const float *src, int64_t cs, float *dst);
 typedef struct {
   int mr, nr;
-  gemm_ukernel_fn kernel;
+  gemm_ukernel_fn kernel, kernel_direct_a;
+  gemm_pack_fn pack_a_transposed, pack_b_transposed;
   const char *name;
 } gemm_ukernel;
 const gemm_ukernel *gemm_select_ukernel(int isa);

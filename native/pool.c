@@ -1,5 +1,5 @@
-/* The addon's own thread pool: workers created once, spinning briefly then sleeping between regions,
- * and a fork-join barrier per parallel region. Not a task queue: kernels split their own work by tid. */
+/* The addon's own thread pool: workers created once, spinning briefly then sleeping between regions, and a
+ * fork-join barrier per parallel region. Not a task queue: kernels split their own work into per-tid shares. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
@@ -23,9 +23,14 @@
 #define cpu_relax() ((void)0)
 #endif
 
-/* One cache line per worker so that signalling one does not disturb the others' spinning. */
+/* Share t of a region is claimed by whoever swaps claim[t] from the region number to 0 first: normally worker
+ * t, but the caller, done with share 0, takes over shares whose worker has not started yet (descheduled on a
+ * busy machine, or still waking up). A late worker then finds its share gone and never touches the region's
+ * data, so the caller waits for the shares, not for the workers. Shares are fixed by (tid, nthreads), so
+ * results do not depend on which thread ran them. */
 typedef struct {
-  _Alignas(64) atomic_uint go; /* bumped by one each time this worker is given a region */
+  _Alignas(64) atomic_uint_fast64_t go; /* the last region this worker was asked to join */
+  atomic_uint_fast64_t claim;           /* == the region number while share `tid` is unclaimed, else 0 */
   pthread_t thread;
 } worker_slot;
 
@@ -34,13 +39,14 @@ static struct {
   pthread_mutex_t sleep_lock; /* guards the condition variable only */
   pthread_cond_t wake;
   atomic_int sleepers;
-  _Alignas(64) atomic_int pending; /* participants of the current region not yet finished */
-  /* The current region, written by the caller before it signals the workers. */
+  _Alignas(64) atomic_int done; /* shares of the current region finished */
+  /* The current region, written by the caller before it publishes the claims. */
   pool_fn fn;
   void *ctx;
   int nthreads;
-  int nworkers;    /* workers started so far (tids 1..nworkers) */
-  atomic_int size; /* configured thread count */
+  uint64_t region;  /* number of the current/last region (caller side, under run_lock) */
+  int nworkers;     /* workers started so far (tids 1..nworkers) */
+  atomic_int size;  /* configured thread count */
   worker_slot slots[POOL_MAX_THREADS];
 } pool = {
     .run_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -55,12 +61,21 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Runs share t of region r if nobody has claimed it yet. */
+static int run_share(int t, uint64_t r) {
+  uint_fast64_t expect = r;
+  if (!atomic_compare_exchange_strong(&pool.slots[t].claim, &expect, 0)) return 0;
+  pool.fn(pool.ctx, t, pool.nthreads); /* published before the claim: safe to read once it is won */
+  atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+  return 1;
+}
+
 static void *worker_main(void *arg) {
   int tid = (int)(intptr_t)arg;
   worker_slot *slot = &pool.slots[tid];
-  unsigned seen = 0;
+  uint64_t seen = 0;
   for (;;) {
-    unsigned go;
+    uint64_t go;
     int64_t deadline = 0;
     for (int spins = 0;; spins++) {
       go = atomic_load_explicit(&slot->go, memory_order_acquire);
@@ -70,6 +85,8 @@ static void *worker_main(void *arg) {
         int64_t t = now_ns();
         if (!deadline) deadline = t + POOL_SPIN_NS;
         else if (t > deadline) {
+          /* seq_cst sleepers++ then go re-check, paired with the caller's go store then sleepers load: either
+           * this thread sees the new go, or the caller sees it counted and broadcasts. */
           pthread_mutex_lock(&pool.sleep_lock);
           atomic_fetch_add(&pool.sleepers, 1);
           while ((go = atomic_load(&slot->go)) == seen) pthread_cond_wait(&pool.wake, &pool.sleep_lock);
@@ -80,8 +97,7 @@ static void *worker_main(void *arg) {
       }
     }
     seen = go;
-    pool.fn(pool.ctx, tid, pool.nthreads);
-    atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
+    run_share(tid, go);
   }
   return NULL;
 }
@@ -137,22 +153,23 @@ void pool_run(int want, pool_fn fn, void *ctx) {
     return;
   }
   n = ensure_workers(n);
+  const uint64_t r = ++pool.region;
   pool.fn = fn;
   pool.ctx = ctx;
   pool.nthreads = n;
-  atomic_store_explicit(&pool.pending, n - 1, memory_order_relaxed);
-  /* seq_cst, paired with the worker's sleepers++ then go check: a worker either sees its go bumped or is
-   * counted in sleepers and woken below. */
-  for (int t = 1; t < n; t++) atomic_fetch_add(&pool.slots[t].go, 1);
+  atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+  for (int t = 1; t < n; t++) atomic_store(&pool.slots[t].claim, r);
+  for (int t = 1; t < n; t++) atomic_store(&pool.slots[t].go, r);
   if (atomic_load(&pool.sleepers) > 0) {
     pthread_mutex_lock(&pool.sleep_lock);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.sleep_lock);
   }
   fn(ctx, 0, n);
-  for (int spins = 0; atomic_load_explicit(&pool.pending, memory_order_acquire) > 0; spins++) {
+  for (int t = 1; t < n; t++) run_share(t, r); /* take over the shares no worker has started */
+  for (int spins = 0; atomic_load_explicit(&pool.done, memory_order_acquire) < n - 1; spins++) {
     cpu_relax();
-    if (spins > 4096) sched_yield(); /* a worker was descheduled (oversubscribed machine) */
+    if (spins > 4096) sched_yield(); /* the worker running a share was descheduled */
   }
   pthread_mutex_unlock(&pool.run_lock);
 }

@@ -10,9 +10,13 @@
 #define GELU_C 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_A 0.044715f
 #define GEMV_MAX_ROWS 4
-#ifndef GEMV_CHUNK
-#define GEMV_CHUNK 512 /* accumulator strip of the row-major GEMV: 4 rows x 2 KB stay in L1 */
-#endif
+/* Accumulator floats of the row-major GEMV (16 KB, in L1), shared by its M rows: one row gets 4096-column
+ * strips, i.e. 16 KB contiguous runs of each B row, long enough for the hardware prefetchers (512-column
+ * strips measured 25% slower on Zen 5). */
+#define GEMV_CHUNK 4096
+/* GEMV streams prefetch the B rows this far ahead (two groups of four): a few percent more DRAM bandwidth
+ * than the hardware prefetchers alone reach on Zen 5. */
+#define GEMV_PREFETCH_ROWS 8
 
 static float portable_max(const float *x, int64_t n) {
   float m = -INFINITY;
@@ -143,11 +147,22 @@ static void portable_gemv_transposed(int M, const float *x, int64_t x_rs, int64_
 }
 
 static const row_kernels portable_row_kernels = {
-    portable_max,         portable_exp_sum,          portable_exp_scale,        portable_scale,
-    portable_dot,         portable_sum,              portable_sq_dev,           portable_softmax_bwd,
-    portable_layernorm_affine,                       portable_layernorm_bwd_reduce,
-    portable_layernorm_bwd_dx,                       portable_gelu,             portable_gelu_bwd,
-    portable_adamw,       portable_gemv_rowmajor,    portable_gemv_transposed,
+    .max = portable_max,
+    .exp_sum = portable_exp_sum,
+    .exp_scale = portable_exp_scale,
+    .scale = portable_scale,
+    .dot = portable_dot,
+    .sum = portable_sum,
+    .sq_dev = portable_sq_dev,
+    .softmax_bwd = portable_softmax_bwd,
+    .layernorm_affine = portable_layernorm_affine,
+    .layernorm_bwd_reduce = portable_layernorm_bwd_reduce,
+    .layernorm_bwd_dx = portable_layernorm_bwd_dx,
+    .gelu = portable_gelu,
+    .gelu_bwd = portable_gelu_bwd,
+    .adamw = portable_adamw,
+    .gemv_rowmajor = portable_gemv_rowmajor,
+    .gemv_transposed = portable_gemv_transposed,
 };
 
 #if GPTKIT_X86

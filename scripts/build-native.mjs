@@ -51,7 +51,11 @@ function main() {
   const gyp = findNodeGyp();
   const r = gyp
     ? spawnSync(process.execPath, [gyp, ...args], { cwd: root, stdio: 'inherit' })
-    : spawnSync('npx', ['--yes', 'node-gyp', ...args], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
+    : spawnSync('npx', ['--yes', 'node-gyp', ...args], {
+        cwd: root,
+        stdio: 'inherit',
+        shell: process.platform === 'win32',
+      });
   if (r.error) warn(`could not run node-gyp: ${r.error.message}`);
   else if (r.status !== 0) warn(`node-gyp exited with status ${r.status} (see its output above)`);
   else console.log('gptkit: native addon built: build/Release/gptkit_native.node');

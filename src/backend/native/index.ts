@@ -65,7 +65,14 @@ export interface NativeAddon {
     scale: number,
   ): void;
   /** params: BH, Tq, Tk, D, qStart, scale */
-  attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array, params: Float64Array): void;
+  attention(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    lse: Float32Array,
+    params: Float64Array,
+  ): void;
   attentionBackward(
     q: Float32Array,
     k: Float32Array,
@@ -79,7 +86,13 @@ export interface NativeAddon {
     params: Float64Array,
   ): void;
   /** params: n, lr, beta1, beta2, eps, weightDecay, step */
-  adamw(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, params: Float64Array): void;
+  adamw(
+    param: Float32Array,
+    grad: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    params: Float64Array,
+  ): void;
   threads(): number;
   setThreads(n: number): void;
   /** The SIMD path in use: 'avx512' | 'avx2' | 'portable'. */
@@ -140,7 +153,17 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     softmaxBackward: (y, dy, dx, rows, cols) =>
       addon.softmaxBackward(f32(y, 'y'), f32(dy, 'dy'), f32(dx, 'dx'), rows, cols),
     layerNorm: (x, w, b, y, mean, rstd, rows, cols, eps) =>
-      addon.layerNorm(f32(x, 'x'), f32(w, 'weight'), f32(b, 'bias'), f32(y, 'y'), f32(mean, 'mean'), f32(rstd, 'rstd'), rows, cols, eps),
+      addon.layerNorm(
+        f32(x, 'x'),
+        f32(w, 'weight'),
+        f32(b, 'bias'),
+        f32(y, 'y'),
+        f32(mean, 'mean'),
+        f32(rstd, 'rstd'),
+        rows,
+        cols,
+        eps,
+      ),
     layerNormBackward: (dy, x, w, mean, rstd, dx, dw, db, rows, cols) =>
       addon.layerNormBackward(
         f32(dy, 'dy'),
@@ -157,11 +180,35 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     gelu: (x, y, n) => addon.gelu(f32(x, 'x'), f32(y, 'y'), n),
     geluBackward: (x, dy, dx, n) => addon.geluBackward(f32(x, 'x'), f32(dy, 'dy'), f32(dx, 'dx'), n),
     crossEntropy: (logits, targets, loss, lse, rows, V, ignoreIndex) =>
-      addon.crossEntropy(f32(logits, 'logits'), targets, f32(loss, 'loss'), f32(lse, 'lse'), rows, V, ignoreIndex),
+      addon.crossEntropy(
+        f32(logits, 'logits'),
+        targets,
+        f32(loss, 'loss'),
+        f32(lse, 'lse'),
+        rows,
+        V,
+        ignoreIndex,
+      ),
     crossEntropyBackward: (logits, targets, lse, dlogits, rows, V, ignoreIndex, scale) =>
-      addon.crossEntropyBackward(f32(logits, 'logits'), targets, f32(lse, 'lse'), f32(dlogits, 'dlogits'), rows, V, ignoreIndex, scale),
+      addon.crossEntropyBackward(
+        f32(logits, 'logits'),
+        targets,
+        f32(lse, 'lse'),
+        f32(dlogits, 'dlogits'),
+        rows,
+        V,
+        ignoreIndex,
+        scale,
+      ),
     attention: (g: AttentionArgs) =>
-      addon.attention(f32(g.q, 'q'), f32(g.k, 'k'), f32(g.v, 'v'), f32(g.out, 'out'), f32(g.lse, 'lse'), attnParams(g)),
+      addon.attention(
+        f32(g.q, 'q'),
+        f32(g.k, 'k'),
+        f32(g.v, 'v'),
+        f32(g.out, 'out'),
+        f32(g.lse, 'lse'),
+        attnParams(g),
+      ),
     attentionBackward: (g: AttentionBackwardArgs) =>
       addon.attentionBackward(
         f32(g.q, 'q'),
