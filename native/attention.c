@@ -26,6 +26,30 @@ typedef struct {
   float **dq_part;   /* backward, few-heads mode: per-thread dq accumulators (tid 0 writes dq itself) */
 } attn_ctx;
 
+/* Attention-weight dropout with a counter-based mask: weight (bh, query position i, key position j) is kept
+ * iff (fmix32(row_base(i) + j * 0x9e3779b9) >> 8) >= threshold. The forward and backward regenerate the
+ * same mask without storing it; src/backend/backend.ts (dropoutRowBase, dropoutUniform) is the reference. */
+static inline uint32_t fmix32(uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+static inline uint32_t dropout_row_base(const attention_args *a, int64_t h, int64_t qpos) {
+  return fmix32(fmix32(a->dropout_seed ^ (uint32_t)h) ^ (uint32_t)qpos);
+}
+
+/* x[t] *= Z(j0 + t) for t < n: 0 where dropped, 1/(1-p) where kept. */
+static void apply_dropout(const attention_args *a, uint32_t base, int64_t j0, float *x, int64_t n) {
+  for (int64_t t = 0; t < n; t++) {
+    uint32_t hsh = fmix32(base + (uint32_t)(j0 + t) * 0x9e3779b9u) >> 8;
+    x[t] = hsh < a->dropout_threshold ? 0.0f : x[t] * a->dropout_scale;
+  }
+}
+
 /* Keys of a tile visible to query row r of a query tile: key j0 + t for t < visible (causal mask). */
 static int64_t visible_keys(const attention_args *a, int64_t i, int64_t j0, int64_t nc) {
   int64_t v = a->q_start + i + 1 - j0;
@@ -77,6 +101,8 @@ static void attention_forward_tile(const attention_args *a, const row_kernels *r
         l[r] = l[r] * corr + rk->exp_sum(s, s, vis, m_new);
         if (corr != 1.0f) rk->scale(o + r * D, D, corr);
         m[r] = m_new;
+        /* The normaliser l sums the undropped weights; only the weighted sum of V sees the mask. */
+        if (a->dropout_threshold) apply_dropout(a, dropout_row_base(a, h, a->q_start + i0 + r), j0, s, vis);
       }
       memset(s + vis, 0, (size_t)(nc - vis) * sizeof(float)); /* masked: p = 0 */
     }
@@ -164,11 +190,23 @@ static void attention_backward_keys(const attention_args *a, const row_kernels *
         rk->exp_scale(p, p, vis, lse[i0 + r], 1.0f);
         memset(p + vis, 0, (size_t)(nc - vis) * sizeof(float));
       }
-      /* dV_j += P^T dO_i */
-      gemm_serial(nc, D, rows, P, 1, ATTN_BC, doi, D, 1, dvj, D, 1.0f, 1);
+      if (a->dropout_threshold) {
+        /* With dropout the forward used P * Z: dV_j += (P Z)^T dO_i, and dP picks up Z before the softmax backward. */
+        for (int64_t r = 0; r < rows; r++) {
+          memcpy(dP + r * ATTN_BC, P + r * ATTN_BC, (size_t)nc * sizeof(float));
+          apply_dropout(a, dropout_row_base(a, h, a->q_start + i0 + r), j0, dP + r * ATTN_BC, nc);
+        }
+        gemm_serial(nc, D, rows, dP, 1, ATTN_BC, doi, D, 1, dvj, D, 1.0f, 1);
+      } else {
+        /* dV_j += P^T dO_i */
+        gemm_serial(nc, D, rows, P, 1, ATTN_BC, doi, D, 1, dvj, D, 1.0f, 1);
+      }
       /* dP = dO_i V_j^T, then dS = P * (dP - delta) (FlashAttention-2's softmax backward), in place */
       if (prepacked) gemm_serial_packed_b(rows, nc, D, doi, D, 1, sc->vt, dP, ATTN_BC, 1.0f, 0);
       else gemm_serial(rows, nc, D, doi, D, 1, vj, 1, D, dP, ATTN_BC, 1.0f, 0);
+      if (a->dropout_threshold)
+        for (int64_t r = 0; r < rows; r++)
+          apply_dropout(a, dropout_row_base(a, h, a->q_start + i0 + r), j0, dP + r * ATTN_BC, nc);
       for (int64_t r = 0; r < rows; r++)
         rk->softmax_bwd(P + r * ATTN_BC, dP + r * ATTN_BC, dP + r * ATTN_BC, nc, delta[i0 + r]);
       /* dQ_i += scale * dS K_j ;  dK_j += scale * dS^T Q_i */

@@ -303,7 +303,7 @@ static napi_value js_cross_entropy_backward(napi_env env, napi_callback_info inf
 }
 
 /* attention(q, k, v, out, lse, params) and attentionBackward(q, k, v, out, lse, dout, dq, dk, dv, params),
- * params: Float64Array[6] = BH, Tq, Tk, D, qStart, scale */
+ * params: Float64Array[8] = BH, Tq, Tk, D, qStart, scale, dropoutP, dropoutSeed */
 static napi_value attention_call(napi_env env, napi_callback_info info, int backward) {
   call c;
   if (!begin(env, info, &c, backward ? "attentionBackward" : "attention", backward ? 10 : 6)) return NULL;
@@ -322,8 +322,8 @@ static napi_value attention_call(napi_env env, napi_callback_info info, int back
   }
   double *p = typed(&c, backward ? 9 : 5, napi_float64_array, &lp, "params");
   if (c.failed) return NULL;
-  if (lp < 6) {
-    fail(&c, "R", "%s", "params needs 6 entries");
+  if (lp < 8) {
+    fail(&c, "R", "%s", "params needs 8 entries");
     return NULL;
   }
   a.BH = count(&c, p[0], "BH");
@@ -332,6 +332,11 @@ static napi_value attention_call(napi_env env, napi_callback_info info, int back
   a.D = count(&c, p[3], "D");
   a.q_start = count(&c, p[4], "qStart");
   a.scale = (float)p[5];
+  if (!(p[6] >= 0.0 && p[6] < 1.0)) fail(&c, "R", "%s", "dropoutP must be in [0, 1)");
+  /* keep iff (hash >> 8) >= ceil(p * 2^24): the same decision as the js reference's u < p with u = k / 2^24 */
+  a.dropout_threshold = (uint32_t)ceil(p[6] * 16777216.0);
+  a.dropout_scale = p[6] > 0.0 ? (float)(1.0 / (1.0 - p[6])) : 1.0f;
+  a.dropout_seed = (uint32_t)p[7];
   if (!c.failed && a.Tq > 0 && a.q_start + a.Tq > a.Tk) fail(&c, "R", "%s", "qStart + Tq must not exceed Tk");
   double nq = (double)a.BH * a.Tq * a.D, nk = (double)a.BH * a.Tk * a.D;
   need(&c, lq, nq, "q");

@@ -103,6 +103,11 @@ void adamw_step(float *param, const float *grad, float *m, float *v, int64_t n, 
 typedef struct {
   int64_t BH, Tq, Tk, D, q_start;
   float scale;
+  /* Dropout on the attention weights: drop threshold on 24-bit hash values (0 = no dropout), the scale
+   * 1/(1-p) of kept weights, and the seed of the counter-based mask (see attention_dropout_row). */
+  uint32_t dropout_threshold;
+  float dropout_scale;
+  uint32_t dropout_seed;
   const float *q, *k, *v;
   float *out, *lse;
   const float *dout; /* backward only */

@@ -490,8 +490,17 @@ test('adamw matches the js update', { skip }, () => {
 
 // ---------------------------------------------------------------- attention
 
-function runAttention(BH: number, Tq: number, Tk: number, D: number, qStart: number, threads: number): void {
-  const what = `attention BH=${BH} Tq=${Tq} Tk=${Tk} D=${D} qStart=${qStart} threads=${threads}`;
+function runAttention(
+  BH: number,
+  Tq: number,
+  Tk: number,
+  D: number,
+  qStart: number,
+  threads: number,
+  dropoutP = 0,
+): void {
+  const what = `attention BH=${BH} Tq=${Tq} Tk=${Tk} D=${D} qStart=${qStart} threads=${threads} dropout=${dropoutP}`;
+  const drop = { dropoutP, dropoutSeed: 0x5eed1234 + BH * 31 + Tq };
   const scale = 1 / Math.sqrt(Math.max(D, 1));
   const q = randomF32(BH * Tq * D, 2);
   const k = randomF32(BH * Tk * D, 2);
@@ -512,8 +521,9 @@ function runAttention(BH: number, Tq: number, Tk: number, D: number, qStart: num
     v: f64(v),
     out: outRef,
     lse: lseRef,
+    ...drop,
   });
-  native!.attention({ BH, Tq, Tk, D, qStart, scale, q, k, v, out, lse });
+  native!.attention({ BH, Tq, Tk, D, qStart, scale, q, k, v, out, lse, ...drop });
   assertClose(out, outRef, `${what} out`, 1e-4, 1e-5);
   assertClose(lse, lseRef, `${what} lse`, 1e-5, 1e-6);
 
@@ -537,8 +547,9 @@ function runAttention(BH: number, Tq: number, Tk: number, D: number, qStart: num
     dq: dqRef,
     dk: dkRef,
     dv: dvRef,
+    ...drop,
   });
-  native!.attentionBackward({ BH, Tq, Tk, D, qStart, scale, q, k, v, out, lse, dout, dq, dk, dv });
+  native!.attentionBackward({ BH, Tq, Tk, D, qStart, scale, q, k, v, out, lse, dout, dq, dk, dv, ...drop });
   assertClose(dq, dqRef, `${what} dq`, 1e-3, 1e-4);
   assertClose(dk, dkRef, `${what} dk`, 1e-3, 1e-4);
   assertClose(dv, dvRef, `${what} dv`, 1e-3, 1e-4);
@@ -560,6 +571,10 @@ test('attention forward and backward: tiles, KV-cache offsets, single queries', 
   ];
   withThreads(native!, (threads) => {
     for (const [BH, Tq, Tk, D, qStart] of cases) runAttention(BH, Tq, Tk, D, qStart, threads);
+    // Attention-weight dropout: the native mask must be the js reference's mask, bit for bit.
+    for (const [BH, Tq, Tk, D, qStart] of cases.slice(1, 9))
+      runAttention(BH, Tq, Tk, D, qStart, threads, 0.1);
+    runAttention(2, 130, 130, 64, 0, threads, 0.5);
   });
   assert.throws(
     () =>

@@ -64,7 +64,7 @@ export interface NativeAddon {
     ignoreIndex: number,
     scale: number,
   ): void;
-  /** params: BH, Tq, Tk, D, qStart, scale */
+  /** params: BH, Tq, Tk, D, qStart, scale, dropoutP, dropoutSeed */
   attention(
     q: Float32Array,
     k: Float32Array,
@@ -113,7 +113,7 @@ function defaultThreads(): number {
 export function createNativeBackend(addon: NativeAddon): Backend {
   // Reused parameter blocks: one napi typed-array read instead of a dozen number conversions per call.
   const gp = new Float64Array(17);
-  const ap = new Float64Array(6);
+  const ap = new Float64Array(8);
   const op = new Float64Array(7);
   const attnParams = (g: AttentionArgs): Float64Array => {
     ap[0] = g.BH;
@@ -122,11 +122,14 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     ap[3] = g.D;
     ap[4] = g.qStart;
     ap[5] = g.scale;
+    ap[6] = g.dropoutP ?? 0;
+    ap[7] = g.dropoutSeed ?? 0;
     return ap;
   };
   addon.setThreads(defaultThreads());
   return {
     name: 'native',
+    attentionDropout: true,
     threads: () => addon.threads(),
     setThreads: (n: number) => addon.setThreads(n),
     gemm(g: GemmArgs) {
