@@ -69,8 +69,12 @@ export abstract class Module {
     return this.train(false);
   }
 
+  /** Drop the gradients (PyTorch's set_to_none): the next backward writes fresh ones, no zero-fill pass. */
   zeroGrad(): void {
-    for (const p of this.parameters()) if (p.grad) p.grad.data.fill(0);
+    for (const p of this.parameters()) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
   }
 
   stateDict(): Map<string, Tensor> {

@@ -135,23 +135,42 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   });
 }
 
-/** Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p). */
+/** Keep/drop decision of element i for a dropout seed: a counter-based hash, so backward regenerates the mask. */
+function dropMask(seed: number, threshold: number, scale: number, n: number, out: FloatArray): void {
+  for (let i = 0; i < n; i++) {
+    let h = (seed + Math.imul(i, 0x9e3779b9)) >>> 0;
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+    out[i] = h >>> 8 < threshold ? 0 : scale;
+  }
+}
+
+/**
+ * Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p). The mask is a
+ * hash of (seed from rng, element index), so nothing is stored for backward but the seed.
+ */
 export function dropout(x: Tensor, p: number, training: boolean, rng: Rng = globalRng): Tensor {
   if (!(p >= 0 && p <= 1)) throw new Error(`dropout: probability must be in [0, 1], got ${p}`);
   if (!training || p === 0) return x;
   assertFloat('dropout', x);
-  const mask = empty(x.shape, x.dtype);
-  const md = mask.data;
+  const seed = rng.nextUint32();
+  const threshold = Math.ceil(p * 16777216);
   const scale = p === 1 ? 0 : 1 / (1 - p);
-  for (let i = 0; i < x.size; i++) md[i] = rng.uniform() < p ? 0 : scale;
+  const n = x.size;
   const xf = flat(x);
   const out = empty(x.shape, x.dtype);
-  const od = out.data;
-  for (let i = 0; i < x.size; i++) od[i] = xf[i] * md[i];
+  const od = out.data as FloatArray;
+  dropMask(seed, threshold, scale, n, od);
+  for (let i = 0; i < n; i++) od[i] *= xf[i];
   return record(out, 'dropout', [x], (g) => {
     const gf = flat(g);
     const dx = empty(x.shape, x.dtype);
-    for (let i = 0; i < x.size; i++) dx.data[i] = gf[i] * md[i];
+    const dd = dx.data as FloatArray;
+    dropMask(seed, threshold, scale, n, dd);
+    for (let i = 0; i < n; i++) dd[i] *= gf[i];
     return [dx];
   });
 }

@@ -35,8 +35,13 @@ export abstract class Optimizer {
     for (const g of this.groups) g.lr = lr;
   }
 
+  /** Drop the gradients (PyTorch's set_to_none): the next backward writes fresh ones, no zero-fill pass. */
   zeroGrad(): void {
-    for (const g of this.groups) for (const p of g.params) p.grad?.data.fill(0);
+    for (const g of this.groups)
+      for (const p of g.params) {
+        p.grad?.dispose();
+        p.grad = null;
+      }
   }
 
   abstract step(): void;

@@ -43,6 +43,18 @@ export function detach(t: Tensor): Tensor {
 function sumInto(a: Tensor, b: Tensor | null): Tensor {
   const out = empty(a.shape, a.dtype);
   const od = out.data;
+  const n = out.size;
+  if (a.isContiguous() && (!b || b.isContiguous())) {
+    // The common case (residual-stream gradients): tight loops instead of the strided walk.
+    const ad = a.data;
+    const ao = a.offset;
+    if (b) {
+      const bd = b.data;
+      const bo = b.offset;
+      for (let i = 0; i < n; i++) od[i] = ad[ao + i] + bd[bo + i];
+    } else od.set(ad.subarray(ao, ao + n));
+    return out;
+  }
   let k = 0;
   const ad = a.data;
   forEachIndex(a, (o) => {
@@ -141,6 +153,12 @@ function accumulateLeaf(t: Tensor, g: Tensor): void {
     return;
   }
   const gd = t.grad.data;
+  if (g.isContiguous()) {
+    const src = g.data;
+    const o = g.offset;
+    for (let i = 0; i < g.size; i++) gd[i] += src[o + i];
+    return;
+  }
   const src = g.data;
   let k = 0;
   forEachIndex(g, (o) => {
