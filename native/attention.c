@@ -78,7 +78,7 @@ static void attention_forward_tile(const attention_args *a, const row_kernels *r
   const int64_t D = a->D, Tq = a->Tq, Tk = a->Tk;
   const int64_t rows = Tq - i0 < ATTN_BR ? Tq - i0 : ATTN_BR;
   const float *q = a->q + (h * Tq + i0) * D;
-  const float *k = a->k + h * Tk * D, *v = a->v + h * Tk * D;
+  const float *k = a->k + h * a->kv_head_stride, *v = a->v + h * a->kv_head_stride;
   float *o = a->out + (h * Tq + i0) * D; /* the output rows double as the O accumulator */
   float m[ATTN_BR], l[ATTN_BR];
   int64_t kend = a->q_start + i0 + rows; /* keys [0, kend) are visible to some row of the tile */
@@ -127,7 +127,7 @@ static void attention_forward_thread(void *ctx, int tid, int nthreads) {
   for (int64_t t = tid; t < a->BH * nqb; t += nthreads) {
     int64_t h = t / nqb;
     if (kt && h != packed_head) {
-      gemm_pack_b_full(a->D, a->Tk, a->k + h * a->Tk * a->D, 1, a->D, kt);
+      gemm_pack_b_full(a->D, a->Tk, a->k + h * a->kv_head_stride, 1, a->D, kt);
       packed_head = h;
     }
     attention_forward_tile(a, c->rk, h, (t % nqb) * ATTN_BR, S, kt);

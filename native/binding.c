@@ -303,7 +303,7 @@ static napi_value js_cross_entropy_backward(napi_env env, napi_callback_info inf
 }
 
 /* attention(q, k, v, out, lse, params) and attentionBackward(q, k, v, out, lse, dout, dq, dk, dv, params),
- * params: Float64Array[8] = BH, Tq, Tk, D, qStart, scale, dropoutP, dropoutSeed */
+ * params: Float64Array[9] = BH, Tq, Tk, D, qStart, scale, dropoutP, dropoutSeed, kvHeadStride */
 static napi_value attention_call(napi_env env, napi_callback_info info, int backward) {
   call c;
   if (!begin(env, info, &c, backward ? "attentionBackward" : "attention", backward ? 10 : 6)) return NULL;
@@ -322,8 +322,8 @@ static napi_value attention_call(napi_env env, napi_callback_info info, int back
   }
   double *p = typed(&c, backward ? 9 : 5, napi_float64_array, &lp, "params");
   if (c.failed) return NULL;
-  if (lp < 8) {
-    fail(&c, "R", "%s", "params needs 8 entries");
+  if (lp < 9) {
+    fail(&c, "R", "%s", "params needs 9 entries");
     return NULL;
   }
   a.BH = count(&c, p[0], "BH");
@@ -337,8 +337,12 @@ static napi_value attention_call(napi_env env, napi_callback_info info, int back
   a.dropout_threshold = (uint32_t)ceil(p[6] * 16777216.0);
   a.dropout_scale = p[6] > 0.0 ? (float)(1.0 / (1.0 - p[6])) : 1.0f;
   a.dropout_seed = (uint32_t)p[7];
+  a.kv_head_stride = count(&c, p[8], "kvHeadStride");
+  if (!c.failed && a.kv_head_stride < a.Tk * a.D) fail(&c, "R", "%s", "kvHeadStride must be >= Tk * D");
+  if (!c.failed && backward && a.kv_head_stride != a.Tk * a.D) fail(&c, "R", "%s", "attentionBackward needs contiguous k and v");
   if (!c.failed && a.Tq > 0 && a.q_start + a.Tq > a.Tk) fail(&c, "R", "%s", "qStart + Tq must not exceed Tk");
-  double nq = (double)a.BH * a.Tq * a.D, nk = (double)a.BH * a.Tk * a.D;
+  double nq = (double)a.BH * a.Tq * a.D;
+  double nk = a.BH > 0 ? (double)(a.BH - 1) * a.kv_head_stride + (double)a.Tk * a.D : 0;
   need(&c, lq, nq, "q");
   need(&c, lk, nk, "k");
   need(&c, lv, nk, "v");

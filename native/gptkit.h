@@ -102,6 +102,9 @@ void adamw_step(float *param, const float *grad, float *m, float *v, int64_t n, 
 /* ---- Fused causal attention (attention.c) ---- */
 typedef struct {
   int64_t BH, Tq, Tk, D, q_start;
+  /* Elements between the keys (and values) of consecutive heads: Tk * D when contiguous; larger for a
+   * KV cache of capacity Tmax read in place (forward only; backward requires Tk * D). */
+  int64_t kv_head_stride;
   float scale;
   /* Dropout on the attention weights: drop threshold on 24-bit hash values (0 = no dropout), the scale
    * 1/(1-p) of kept weights, and the seed of the counter-based mask (see attention_dropout_row). */

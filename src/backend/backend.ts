@@ -62,6 +62,11 @@ export interface AttentionArgs<T extends FloatArray = FloatArray> {
    */
   dropoutP?: number;
   dropoutSeed?: number;
+  /**
+   * Elements between the keys (and values) of consecutive heads; default Tk * D (contiguous). A KV cache
+   * of capacity Tmax passes Tmax * D to be read in place. Forward only: the backward needs contiguous k, v.
+   */
+  kvHeadStride?: number;
 }
 
 export interface AttentionBackwardArgs<T extends FloatArray = FloatArray> extends AttentionArgs<T> {

@@ -192,6 +192,7 @@ function crossEntropyBackward(
 
 function attention(g: AttentionArgs): void {
   const { BH, Tq, Tk, D, qStart, scale, q, k, v, out, lse } = g;
+  const kvStride = g.kvHeadStride ?? Tk * D;
   const p = g.dropoutP ?? 0;
   const keepScale = p > 0 ? 1 / (1 - p) : 1;
   const scores = new Float64Array(Tk);
@@ -202,7 +203,7 @@ function attention(g: AttentionArgs): void {
       const rowBase = p > 0 ? dropoutRowBase(g.dropoutSeed ?? 0, h, last) : 0;
       let max = -Infinity;
       for (let j = 0; j <= last; j++) {
-        const ko = (h * Tk + j) * D;
+        const ko = h * kvStride + j * D;
         let s = 0;
         for (let d = 0; d < D; d++) s += q[qo + d] * k[ko + d];
         s *= scale;
@@ -219,7 +220,7 @@ function attention(g: AttentionArgs): void {
       for (let j = 0; j <= last; j++) {
         let w = scores[j] / sum;
         if (p > 0) w = dropoutUniform(rowBase, j) < p ? 0 : w * keepScale;
-        const vo = (h * Tk + j) * D;
+        const vo = h * kvStride + j * D;
         for (let d = 0; d < D; d++) out[qo + d] += w * v[vo + d];
       }
     }
@@ -228,6 +229,7 @@ function attention(g: AttentionArgs): void {
 
 function attentionBackward(g: AttentionBackwardArgs): void {
   const { BH, Tq, Tk, D, qStart, scale, q, k, v, out, lse, dout, dq, dk, dv } = g;
+  if ((g.kvHeadStride ?? Tk * D) !== Tk * D) throw new Error('attentionBackward: k and v must be contiguous');
   const drop = g.dropoutP ?? 0;
   const keepScale = drop > 0 ? 1 / (1 - drop) : 1;
   dq.fill(0, 0, BH * Tq * D);

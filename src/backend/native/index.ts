@@ -64,7 +64,7 @@ export interface NativeAddon {
     ignoreIndex: number,
     scale: number,
   ): void;
-  /** params: BH, Tq, Tk, D, qStart, scale, dropoutP, dropoutSeed */
+  /** params: BH, Tq, Tk, D, qStart, scale, dropoutP, dropoutSeed, kvHeadStride */
   attention(
     q: Float32Array,
     k: Float32Array,
@@ -113,7 +113,7 @@ function defaultThreads(): number {
 export function createNativeBackend(addon: NativeAddon): Backend {
   // Reused parameter blocks: one napi typed-array read instead of a dozen number conversions per call.
   const gp = new Float64Array(17);
-  const ap = new Float64Array(8);
+  const ap = new Float64Array(9);
   const op = new Float64Array(7);
   const attnParams = (g: AttentionArgs): Float64Array => {
     ap[0] = g.BH;
@@ -124,6 +124,7 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     ap[5] = g.scale;
     ap[6] = g.dropoutP ?? 0;
     ap[7] = g.dropoutSeed ?? 0;
+    ap[8] = g.kvHeadStride ?? g.Tk * g.D;
     return ap;
   };
   addon.setThreads(defaultThreads());
