@@ -27,8 +27,13 @@ export function copyInto(t: Tensor, dst: Tensor['data'], dstOffset: number): voi
   const idx = new Array<number>(nd - 1).fill(0);
   let o = t.offset;
   let k = dstOffset;
+  // Rows of at least 16 contiguous elements are block copies (memcpy speed); shorter or strided rows loop.
+  const blockRows = is === 1 && inner >= 16;
   for (let r = 0; r < outer; r++) {
-    for (let j = 0; j < inner; j++) dst[k++] = src[o + j * is];
+    if (blockRows) {
+      dst.set(src.subarray(o, o + inner), k);
+      k += inner;
+    } else for (let j = 0; j < inner; j++) dst[k++] = src[o + j * is];
     for (let d = nd - 2; d >= 0; d--) {
       idx[d]++;
       o += t.strides[d];
