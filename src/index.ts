@@ -43,6 +43,9 @@ export {
 export { writeFileAtomic, openAtomicWrite } from './io/atomic.js';
 export { downloadModel, resolveModelRef, KNOWN_MODELS, type KnownModel, type DownloadResult, type ModelRef } from './io/hub.js';
 
+// Training
+export * from './train/index.js';
+
 // Tokenizers and data
 export * from './tokenizer/index.js';
 export * from './data/index.js';

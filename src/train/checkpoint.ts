@@ -76,7 +76,10 @@ export function stepDirName(step: number): string {
 
 // JSON has no NaN: the RNG's "no spare normal" marker and NaN losses travel as null.
 function encodeState(state: TrainingState): string {
-  return JSON.stringify(state, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
+  return (
+    JSON.stringify(state, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) +
+    '\n'
+  );
 }
 
 function decodeState(text: string, path: string): TrainingState {
@@ -88,7 +91,10 @@ function decodeState(text: string, path: string): TrainingState {
   }
   const s = raw as TrainingState;
   if (!s || s.format !== CHECKPOINT_FORMAT) throw new Error(`${path}: not a gptkit training checkpoint`);
-  if (s.version !== CHECKPOINT_VERSION) throw new Error(`${path}: checkpoint version ${s.version}, this gptkit reads version ${CHECKPOINT_VERSION}`);
+  if (s.version !== CHECKPOINT_VERSION)
+    throw new Error(
+      `${path}: checkpoint version ${s.version}, this gptkit reads version ${CHECKPOINT_VERSION}`,
+    );
   s.rng = s.rng.map((x) => (x === null ? NaN : x));
   for (const r of s.history) {
     r.trainLoss ??= NaN;
@@ -138,7 +144,11 @@ export async function saveCheckpoint(
   await saveGPT2(model, tmpDir); // model.safetensors is written atomically (fsynced); config.json is not
   await fsyncFile(join(tmpDir, 'config.json'));
   await opts.onPhase?.('weights', tmpDir);
-  const moments = [...optimizer.stateArrays()].map(([key, data]) => ({ name: key, shape: [data.length], data }));
+  const moments = [...optimizer.stateArrays()].map(([key, data]) => ({
+    name: key,
+    shape: [data.length],
+    data,
+  }));
   await saveSafetensors(join(tmpDir, OPTIMIZER), moments, { format: 'gptkit-optimizer' });
   await opts.onPhase?.('optimizer', tmpDir);
   const full: TrainingState = {
@@ -158,7 +168,10 @@ export async function saveCheckpoint(
   await rename(tmpDir, finalDir);
   await fsyncDir(root);
   await opts.onPhase?.('renamed', finalDir);
-  await writeFileAtomic(join(root, POINTER), JSON.stringify({ dir: name, step: state.step, savedAt: full.savedAt }) + '\n');
+  await writeFileAtomic(
+    join(root, POINTER),
+    JSON.stringify({ dir: name, step: state.step, savedAt: full.savedAt }) + '\n',
+  );
   await opts.onPhase?.('pointer', finalDir);
   await pruneCheckpoints(root, keep, name);
   return finalDir;
@@ -184,7 +197,8 @@ export async function latestCheckpoint(root: string): Promise<string | null> {
   if (!existsSync(root)) return null;
   try {
     const ptr = JSON.parse(await readFile(join(root, POINTER), 'utf8')) as { dir?: unknown };
-    if (typeof ptr.dir === 'string' && STEP_DIR.test(ptr.dir) && existsSync(join(root, ptr.dir, STATE))) return join(root, ptr.dir);
+    if (typeof ptr.dir === 'string' && STEP_DIR.test(ptr.dir) && existsSync(join(root, ptr.dir, STATE)))
+      return join(root, ptr.dir);
   } catch {
     // fall through to scanning
   }
@@ -215,12 +229,19 @@ export interface LoadedCheckpoint {
  * configuration from config.json instead, and at the time of writing rejects the all-zero c_attn.bias that
  * saveGPT2 writes for models without qkv bias.)
  */
-export function placeHFTensors(model: GPTModel, tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>, where: string): void {
+export function placeHFTensors(
+  model: GPTModel,
+  tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>,
+  where: string,
+): void {
   const { embDim: C, nLayers, qkvBias, tiedHead } = model.cfg;
   const get = (name: string, shape: number[]): Float32Array => {
     const t = tensors.get(name) ?? tensors.get(`transformer.${name}`);
     if (!t) throw new Error(`${where}: tensor '${name}' is missing`);
-    if (shapeStr(t.shape) !== shapeStr(shape)) throw new Error(`${where}: tensor '${name}' has shape ${shapeStr(t.shape)}, expected ${shapeStr(shape)}`);
+    if (shapeStr(t.shape) !== shapeStr(shape))
+      throw new Error(
+        `${where}: tensor '${name}' has shape ${shapeStr(t.shape)}, expected ${shapeStr(shape)}`,
+      );
     return t.data;
   };
   const direct = (name: string, p: Tensor) => p.data.set(get(name, [...p.shape]), p.offset);
@@ -233,7 +254,8 @@ export function placeHFTensors(model: GPTModel, tensors: ReadonlyMap<string, { s
     for (const w of ws) {
       const o = w.shape[0];
       const d = w.data;
-      for (let i = 0; i < inp; i++) for (let j = 0; j < o; j++) d[w.offset + j * inp + i] = src[i * cols + off + j];
+      for (let i = 0; i < inp; i++)
+        for (let j = 0; j < o; j++) d[w.offset + j * inp + i] = src[i * cols + off + j];
       off += o;
     }
   };
@@ -247,7 +269,9 @@ export function placeHFTensors(model: GPTModel, tensors: ReadonlyMap<string, { s
     fromConv(`${p}attn.c_attn.weight`, [b.att.W_query.weight, b.att.W_key.weight, b.att.W_value.weight]);
     if (qkvBias) {
       const src = get(`${p}attn.c_attn.bias`, [3 * C]);
-      [b.att.W_query.bias!, b.att.W_key.bias!, b.att.W_value.bias!].forEach((t, j) => t.data.set(src.subarray(j * C, (j + 1) * C), t.offset));
+      [b.att.W_query.bias!, b.att.W_key.bias!, b.att.W_value.bias!].forEach((t, j) =>
+        t.data.set(src.subarray(j * C, (j + 1) * C), t.offset),
+      );
     }
     fromConv(`${p}attn.c_proj.weight`, [b.att.out_proj.weight]);
     direct(`${p}attn.c_proj.bias`, b.att.out_proj.bias!);
@@ -278,7 +302,9 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
 /** Put a loaded checkpoint's optimizer state into an optimizer built over the checkpoint model's parameters. */
 export function restoreOptimizer(optimizer: Optimizer, ckpt: LoadedCheckpoint): void {
   if (optimizer.constructor.name !== ckpt.state.optimizer.name) {
-    throw new Error(`${ckpt.dir}: the checkpoint's optimizer is ${ckpt.state.optimizer.name}, not ${optimizer.constructor.name}`);
+    throw new Error(
+      `${ckpt.dir}: the checkpoint's optimizer is ${ckpt.state.optimizer.name}, not ${optimizer.constructor.name}`,
+    );
   }
   optimizer.loadStateArrays(ckpt.optimizerState);
   optimizer.stepCount = ckpt.state.optimizer.stepCount;
@@ -286,7 +312,16 @@ export function restoreOptimizer(optimizer: Optimizer, ckpt: LoadedCheckpoint): 
 
 /** 'field: a vs b, ...' for the GPTConfig fields that differ (want = the checkpoint's), or '' when equal. */
 export function configMismatch(have: GPTConfig, want: GPTConfig): string {
-  const keys: Array<keyof GPTConfig> = ['vocabSize', 'contextLength', 'embDim', 'nHeads', 'nLayers', 'dropRate', 'qkvBias', 'tiedHead'];
+  const keys: Array<keyof GPTConfig> = [
+    'vocabSize',
+    'contextLength',
+    'embDim',
+    'nHeads',
+    'nLayers',
+    'dropRate',
+    'qkvBias',
+    'tiedHead',
+  ];
   return keys
     .filter((k) => have[k] !== want[k])
     .map((k) => `${k} ${String(have[k])} vs ${String(want[k])}`)

@@ -18,7 +18,8 @@ export type BatchSource = Iterable<TokenBatch>;
 
 function batchTensor(ids: Int32Array, batch: TokenBatch, what: string): Tensor {
   const { batchSize: B, seqLen: T } = batch;
-  if (ids.length !== B * T) throw new Error(`calcLossBatch: ${what} has ${ids.length} ids, expected ${B} x ${T}`);
+  if (ids.length !== B * T)
+    throw new Error(`calcLossBatch: ${what} has ${ids.length} ids, expected ${B} x ${T}`);
   return fromTypedArray(ids, [B, T]); // wraps, no copy
 }
 

@@ -4,7 +4,13 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensorsHeader } from '../io/safetensors.js';
-import { configFromHF, GPT2_PRESETS, HF_NAME_TO_PRESET, validateConfig, type GPTConfig } from '../models/gpt/config.js';
+import {
+  configFromHF,
+  GPT2_PRESETS,
+  HF_NAME_TO_PRESET,
+  validateConfig,
+  type GPTConfig,
+} from '../models/gpt/config.js';
 import { GPTModel } from '../models/gpt/gpt.js';
 import { loadGPT2 } from '../models/gpt/gpt2-weights.js';
 import { globalRng } from '../tensor/rng.js';
@@ -64,9 +70,12 @@ function configFromJson(obj: Record<string, unknown>, path: string): GPTConfig {
 
 function windowLength(requested: number | undefined, modelMax: number, label: string): number {
   if (requested === undefined) return Math.min(DEFAULT_CONTEXT_LENGTH, modelMax);
-  if (!Number.isInteger(requested) || requested < 1) throw new Error(`context length must be a positive integer, got ${requested}`);
+  if (!Number.isInteger(requested) || requested < 1)
+    throw new Error(`context length must be a positive integer, got ${requested}`);
   if (requested > modelMax) {
-    throw new Error(`context length ${requested} is larger than the model's ${modelMax} (${label}); use --context-length ${modelMax} or less`);
+    throw new Error(
+      `context length ${requested} is larger than the model's ${modelMax} (${label}); use --context-length ${modelMax} or less`,
+    );
   }
   return requested;
 }
@@ -82,11 +91,18 @@ function fresh(config: GPTConfig, init: 'book' | 'gpt2'): () => Promise<GPTModel
 /** Resolve `spec` (a preset name, a config file, a config object, or a model directory) without building weights. */
 export function resolveModelSource(spec: string | GPTConfig, o: ModelSourceOptions = {}): ModelSource {
   const init = o.init ?? 'book';
-  if (init !== 'book' && init !== 'gpt2') throw new Error(`init must be 'book' or 'gpt2', got '${String(init)}'`);
+  if (init !== 'book' && init !== 'gpt2')
+    throw new Error(`init must be 'book' or 'gpt2', got '${String(init)}'`);
   if (typeof spec === 'object') {
     const config = validateConfig({ ...spec, dropRate: o.dropRate ?? spec.dropRate });
     const contextLength = windowLength(o.contextLength, config.contextLength, 'the given configuration');
-    return { label: 'custom configuration', kind: 'config', config, contextLength, build: fresh(config, init) };
+    return {
+      label: 'custom configuration',
+      kind: 'config',
+      config,
+      contextLength,
+      build: fresh(config, init),
+    };
   }
   const preset = GPT2_PRESETS[spec] ?? GPT2_PRESETS[HF_NAME_TO_PRESET[spec] ?? ''];
   if (preset && !existsSync(spec)) {
@@ -96,7 +112,9 @@ export function resolveModelSource(spec: string | GPTConfig, o: ModelSourceOptio
     return { label: spec, kind: 'preset', config, contextLength, build: fresh(config, init) };
   }
   if (!existsSync(spec)) {
-    throw new Error(`--model ${spec}: not a preset (${Object.keys(GPT2_PRESETS).join(', ')}), a config file, or a model directory`);
+    throw new Error(
+      `--model ${spec}: not a preset (${Object.keys(GPT2_PRESETS).join(', ')}), a config file, or a model directory`,
+    );
   }
   if (statSync(spec).isFile()) {
     const config = configFromJson(readJson(spec), spec);
@@ -107,7 +125,9 @@ export function resolveModelSource(spec: string | GPTConfig, o: ModelSourceOptio
   const cfgPath = join(spec, 'config.json');
   const weights = join(spec, 'model.safetensors');
   if (!existsSync(cfgPath) || !existsSync(weights)) {
-    throw new Error(`--model ${spec}: a model directory needs config.json and model.safetensors (the Hugging Face layout)`);
+    throw new Error(
+      `--model ${spec}: a model directory needs config.json and model.safetensors (the Hugging Face layout)`,
+    );
   }
   const hf = readJson(cfgPath);
   const dropRate = o.dropRate ?? 0.1;

@@ -14,6 +14,8 @@ export interface LossPlotOptions {
   width?: number;
   height?: number;
   title?: string;
+  /** Right end of the epoch axis. Default: the last point's epoch rounded up. */
+  epochs?: number;
 }
 
 /** About `count` round tick values covering [lo, hi] (1, 2, 2.5 or 5 times a power of ten). */
@@ -24,7 +26,8 @@ export function niceTicks(lo: number, hi: number, count = 5, integer = false): n
   let step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   if (integer) step = Math.max(1, Math.round(step));
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Number(v.toPrecision(12)));
   return out;
 }
 
@@ -49,7 +52,8 @@ export function lossPlotSvg(points: readonly LossPoint[], opts: LossPlotOptions 
   const xs = points.map((p) => p.epochProgress);
   const losses = points.flatMap((p) => [p.trainLoss, p.valLoss]).filter(finite);
   const xMin = 0;
-  const xMax = Math.max(1, ...xs.filter(finite));
+  // Whole epochs, like the book's axis (its x values run to num_epochs).
+  const xMax = opts.epochs ?? Math.max(1, Math.ceil(Math.max(0, ...xs.filter(finite)) - 1e-9));
   let yMin = losses.length ? Math.min(...losses) : 0;
   let yMax = losses.length ? Math.max(...losses) : 1;
   if (yMax - yMin < 1e-9) [yMin, yMax] = [yMin - 0.5, yMax + 0.5];
@@ -68,18 +72,27 @@ export function lossPlotSvg(points: readonly LossPoint[], opts: LossPlotOptions 
   if (withTokens.length) {
     const a = withTokens[0];
     const b = withTokens[withTokens.length - 1];
-    tokensPerEpoch = b.epochProgress > a.epochProgress ? (b.tokensSeen - a.tokensSeen) / (b.epochProgress - a.epochProgress) : a.epochProgress > 0 ? a.tokensSeen / a.epochProgress : 0;
+    tokensPerEpoch =
+      b.epochProgress > a.epochProgress
+        ? (b.tokensSeen - a.tokensSeen) / (b.epochProgress - a.epochProgress)
+        : a.epochProgress > 0
+          ? a.tokensSeen / a.epochProgress
+          : 0;
   }
 
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   if (opts.title) out.push(`<title>${esc(opts.title)}</title>`);
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   // grid and y axis
   for (const t of yTicks) {
     const y = r(sy(t));
     out.push(`<line x1="${m.left}" y1="${y}" x2="${m.left + pw}" y2="${y}" stroke="#e5e5e5"/>`);
-    out.push(`<text x="${m.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmt(t)}</text>`);
+    out.push(
+      `<text x="${m.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmt(t)}</text>`,
+    );
   }
   // bottom axis: epochs (integer ticks, as MaxNLocator(integer=True))
   for (const t of niceTicks(xMin, xMax, 8, true)) {
@@ -105,9 +118,13 @@ export function lossPlotSvg(points: readonly LossPoint[], opts: LossPlotOptions 
     { key: 'valLoss', label: 'Validation loss', color: '#ff7f0e', dash: ' stroke-dasharray="8 3 2 3"' },
   ];
   for (const s of series) {
-    const pts = points.filter((p) => finite(p[s.key]) && finite(p.epochProgress)).map((p) => `${r(sx(p.epochProgress))},${r(sy(p[s.key]))}`);
+    const pts = points
+      .filter((p) => finite(p[s.key]) && finite(p.epochProgress))
+      .map((p) => `${r(sx(p.epochProgress))},${r(sy(p[s.key]))}`);
     if (pts.length) {
-      out.push(`<polyline class="${s.key}" fill="none" stroke="${s.color}" stroke-width="1.5"${s.dash} points="${pts.join(' ')}"/>`);
+      out.push(
+        `<polyline class="${s.key}" fill="none" stroke="${s.color}" stroke-width="1.5"${s.dash} points="${pts.join(' ')}"/>`,
+      );
     }
   }
   // legend, upper right as the book's
@@ -116,7 +133,9 @@ export function lossPlotSvg(points: readonly LossPoint[], opts: LossPlotOptions 
   out.push(`<rect x="${lx}" y="${ly}" width="140" height="44" fill="white" stroke="#cccccc"/>`);
   series.forEach((s, i) => {
     const y = ly + 15 + i * 18;
-    out.push(`<line x1="${lx + 8}" y1="${y}" x2="${lx + 36}" y2="${y}" stroke="${s.color}" stroke-width="1.5"${s.dash}/>`);
+    out.push(
+      `<line x1="${lx + 8}" y1="${y}" x2="${lx + 36}" y2="${y}" stroke="${s.color}" stroke-width="1.5"${s.dash}/>`,
+    );
     out.push(`<text x="${lx + 42}" y="${y}" dominant-baseline="middle">${s.label}</text>`);
   });
   out.push('</svg>');
@@ -124,6 +143,10 @@ export function lossPlotSvg(points: readonly LossPoint[], opts: LossPlotOptions 
 }
 
 /** Write the loss plot to path (atomically). */
-export async function writeLossPlot(path: string, points: readonly LossPoint[], opts: LossPlotOptions = {}): Promise<void> {
+export async function writeLossPlot(
+  path: string,
+  points: readonly LossPoint[],
+  opts: LossPlotOptions = {},
+): Promise<void> {
   await writeFileAtomic(path, lossPlotSvg(points, opts));
 }

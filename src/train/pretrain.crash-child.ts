@@ -5,7 +5,8 @@ import { pretrain } from './pretrain.js';
 import { tinyOptions } from './tiny-run.fixture.js';
 
 const [outDir, phase, saveNumber, saveEvery] = process.argv.slice(2);
-if (!outDir || !process.send) throw new Error('usage: fork(pretrain.crash-child.js, [outDir, phase, saveNumber, saveEvery])');
+if (!outDir || !process.send)
+  throw new Error('usage: fork(pretrain.crash-child.js, [outDir, phase, saveNumber, saveEvery])');
 let saves = 0;
 await pretrain(
   tinyOptions(outDir, {

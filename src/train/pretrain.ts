@@ -31,7 +31,7 @@ import {
 } from './checkpoint.js';
 import { firstBatches, preparePretrainData, type PretrainData, type PretrainTokenizer } from './data.js';
 import { calcLossBatch, evaluateModel } from './loss.js';
-import { resolveModelSource, settleConfig } from './model-source.js';
+import { resolveModelSource, settleConfig, type ModelSource } from './model-source.js';
 import { writeLossPlot } from './plot.js';
 
 export interface PretrainOptions {
@@ -173,8 +173,24 @@ export class TrainingDivergedError extends Error {
   }
 }
 
+type Defaulted =
+  | 'model'
+  | 'batchSize'
+  | 'epochs'
+  | 'lr'
+  | 'weightDecay'
+  | 'warmupSteps'
+  | 'initialLr'
+  | 'evalFreq'
+  | 'evalIter'
+  | 'seed'
+  | 'startContext'
+  | 'sampleTokens'
+  | 'keepCheckpoints';
+type Resolved = Omit<PretrainOptions, Defaulted> & Required<Pick<PretrainOptions, Defaulted>>;
+
 /** The book's chapter-5 settings. */
-export const PRETRAIN_DEFAULTS = {
+export const PRETRAIN_DEFAULTS: Readonly<Required<Pick<PretrainOptions, Defaulted>>> = {
   model: 'gpt2-small',
   batchSize: 2,
   epochs: 10,
@@ -188,10 +204,11 @@ export const PRETRAIN_DEFAULTS = {
   startContext: 'Every effort moves you',
   sampleTokens: 50,
   keepCheckpoints: 2,
-} as const;
+};
 
 function check(name: string, v: number | undefined, ok: (x: number) => boolean, need: string): void {
-  if (v !== undefined && !(typeof v === 'number' && ok(v))) throw new Error(`${name} must be ${need}, got ${v}`);
+  if (v !== undefined && !(typeof v === 'number' && ok(v)))
+    throw new Error(`${name} must be ${need}, got ${v}`);
 }
 const posInt = (x: number) => Number.isInteger(x) && x >= 1;
 const nonNegInt = (x: number) => Number.isInteger(x) && x >= 0;
@@ -235,7 +252,9 @@ export async function ensureWritableDir(dir: string): Promise<void> {
 }
 
 function jsonLine(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? null : x)) + '\n';
+  return (
+    JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? null : x)) + '\n'
+  );
 }
 
 /** "Ep 1 (Step 000000): Train loss 9.781, Val loss 9.933", as the book prints. */
@@ -244,7 +263,12 @@ export function formatEvalLine(r: MetricRecord): string {
 }
 
 /** The book's generate_and_print_sample: greedy, newlines shown as spaces. */
-export function greedySample(model: GPTModel, tokenizer: PretrainTokenizer, startContext: string, maxNewTokens = 50): string {
+export function greedySample(
+  model: GPTModel,
+  tokenizer: PretrainTokenizer,
+  startContext: string,
+  maxNewTokens = 50,
+): string {
   const ids = tokenizer.encode(startContext, { allowedSpecial: 'all' });
   if (ids.length === 0) throw new Error('the start context is empty');
   const out = generate(model, ids, { maxNewTokens }); // crops the context to the model's window itself
@@ -254,14 +278,30 @@ export function greedySample(model: GPTModel, tokenizer: PretrainTokenizer, star
 /** Train a GPT from scratch (or continue a pretrained one) on a text, as chapter 5 of the book does. */
 export async function pretrain(options: PretrainOptions): Promise<PretrainResult> {
   validate(options);
-  const o = { ...PRETRAIN_DEFAULTS, ...stripUndefined(options) };
-  const log = options.log ?? ((line: string) => console.log(line));
+  const o: Resolved = { ...PRETRAIN_DEFAULTS, ...stripUndefined(options), outDir: options.outDir };
   const outDir = resolve(options.outDir);
   const tokenizer = options.tokenizer ?? loadGpt2Tokenizer();
-  const src = resolveModelSource(o.model, { contextLength: o.contextLength, dropRate: o.dropRate, init: o.init });
+  const src = resolveModelSource(o.model, {
+    contextLength: o.contextLength,
+    dropRate: o.dropRate,
+    init: o.init,
+  });
   if (src.config.vocabSize < tokenizer.vocabSize) {
-    throw new Error(`the model's vocabulary (${src.config.vocabSize}) is smaller than the tokenizer's (${tokenizer.vocabSize})`);
+    throw new Error(
+      `the model's vocabulary (${src.config.vocabSize}) is smaller than the tokenizer's (${tokenizer.vocabSize})`,
+    );
   }
+  await ensureWritableDir(outDir);
+  const existing = await latestCheckpoint(join(outDir, 'checkpoints'));
+  if (existing && !o.resume) {
+    throw new Error(
+      `${outDir} already holds a training run (checkpoint ${existing}); continue it with --resume, or choose another --out`,
+    );
+  }
+  if (o.resume && !existing)
+    throw new Error(
+      `--resume: ${outDir} has no checkpoint to continue (looked in ${join(outDir, 'checkpoints')})`,
+    );
   const dataFile = o.text === undefined && o.data === undefined ? dataPath('the-verdict.txt') : o.data;
   const data = preparePretrainData({
     text: o.text,
@@ -273,21 +313,35 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     contextLength: src.contextLength,
     batchSize: o.batchSize,
     seed: o.seed,
+    cacheDir: join(outDir, 'data'),
   });
-  await ensureWritableDir(outDir);
-  const ckptRoot = join(outDir, 'checkpoints');
-  const existing = await latestCheckpoint(ckptRoot);
-  if (existing && !o.resume) {
-    throw new Error(`${outDir} already holds a training run (checkpoint ${existing}); continue it with --resume, or choose another --out`);
+  try {
+    return await run(o, options, outDir, tokenizer, src, data, dataFile, existing);
+  } finally {
+    data.close();
   }
-  if (o.resume && !existing) throw new Error(`--resume: ${outDir} has no checkpoint to continue (looked in ${ckptRoot})`);
+}
+
+async function run(
+  o: Resolved,
+  options: PretrainOptions,
+  outDir: string,
+  tokenizer: PretrainTokenizer,
+  src: ModelSource,
+  data: PretrainData,
+  dataFile: string | undefined,
+  existing: string | null,
+): Promise<PretrainResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const ckptRoot = join(outDir, 'checkpoints');
 
   // Everything a checkpoint must reproduce, as JSON.
   const runOptions = {
     data: o.text !== undefined ? '(text)' : resolve(dataFile!),
     valData: o.valText !== undefined ? '(text)' : o.valData ? resolve(o.valData) : null,
-    model: typeof o.model === 'string' ? o.model : '(config)',
+    model: typeof o.model !== 'string' ? '(config)' : existsSync(o.model) ? resolve(o.model) : o.model,
     contextLength: src.contextLength,
+    dropRate: src.config.dropRate,
     init: o.init ?? 'book',
     batchSize: o.batchSize,
     epochs: o.epochs,
@@ -303,7 +357,12 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     startContext: o.startContext,
     saveEvery: o.saveEvery ?? null,
   };
-  const dataId = { trainTokens: data.trainTokens, trainHash: data.trainHash, valTokens: data.valTokens, valHash: data.valHash };
+  const dataId = {
+    trainTokens: data.trainTokens,
+    trainHash: data.trainHash,
+    valTokens: data.valTokens,
+    valHash: data.valHash,
+  };
 
   let model: GPTModel;
   let optimizer: AdamW;
@@ -313,7 +372,9 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     const want = await settleConfig(src);
     const mismatch = configMismatch(state.config, want);
     if (mismatch) {
-      throw new Error(`cannot resume from ${existing}: it was trained with another model configuration (checkpoint vs this run: ${mismatch})`);
+      throw new Error(
+        `cannot resume from ${existing}: it was trained with another model configuration (checkpoint vs this run: ${mismatch})`,
+      );
     }
     if (state.data.trainHash !== data.trainHash || state.data.trainTokens !== data.trainTokens) {
       throw new Error(
@@ -321,8 +382,15 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
           `this run: ${data.trainTokens} tokens, hash ${data.trainHash})`,
       );
     }
+    if (state.options.contextLength !== src.contextLength) {
+      throw new Error(
+        `cannot resume from ${existing}: it trained on windows of ${String(state.options.contextLength)} tokens, this run asks for context length ${src.contextLength}`,
+      );
+    }
     if (state.options.batchSize !== o.batchSize) {
-      throw new Error(`cannot resume from ${existing}: it used batch size ${String(state.options.batchSize)}, this run asks for ${o.batchSize}`);
+      throw new Error(
+        `cannot resume from ${existing}: it used batch size ${String(state.options.batchSize)}, this run asks for ${o.batchSize}`,
+      );
     }
     const ckpt = await loadCheckpoint(existing);
     model = ckpt.model;
@@ -340,7 +408,15 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   const totalSteps = batchesPerEpoch * o.epochs;
   const schedule = o.warmupSteps > 0 || o.minLr !== undefined;
   const lrFor = (globalStep: number): number =>
-    schedule ? lrAt(globalStep, { peakLr: o.lr, totalSteps, warmupSteps: o.warmupSteps, initialLr: o.initialLr, minLr: o.minLr }) : o.lr;
+    schedule
+      ? lrAt(globalStep, {
+          peakLr: o.lr,
+          totalSteps,
+          warmupSteps: o.warmupSteps,
+          initialLr: o.initialLr,
+          minLr: o.minLr,
+        })
+      : o.lr;
 
   let step = state?.step ?? 0; // completed optimizer steps
   let tokensSeen = state?.tokensSeen ?? 0;
@@ -356,7 +432,17 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   writeFileSync(metricsPath, history.map(jsonLine).join(''));
   await writeFileAtomic(
     join(outDir, 'run.json'),
-    JSON.stringify({ options: runOptions, config: model.cfg, data: dataId, startedAt: new Date().toISOString(), resumedFrom: existing }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        options: runOptions,
+        config: model.cfg,
+        data: dataId,
+        startedAt: new Date().toISOString(),
+        resumedFrom: existing,
+      },
+      null,
+      2,
+    ) + '\n',
   );
 
   options.onStart?.({
@@ -383,7 +469,13 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   const save = async (epochIndex: number): Promise<void> => {
     if (!parametersFinite(model)) {
       const last = Math.max(step - 1, 0);
-      throw new TrainingDivergedError(last, Math.min(epochIndex + 1, o.epochs), 'the weights are no longer finite', lrFor(last), lastCheckpoint);
+      throw new TrainingDivergedError(
+        last,
+        Math.min(epochIndex + 1, o.epochs),
+        'the weights are no longer finite',
+        lrFor(last),
+        lastCheckpoint,
+      );
     }
     const ls = data.train.state();
     const dir = await saveCheckpoint(
@@ -411,7 +503,10 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
 
   const trainEvalLoader = data.trainEval;
   let stopped = false;
-  const startEpoch = data.train.state().batchIndex >= batchesPerEpoch ? data.train.state().epoch + 1 : data.train.state().epoch;
+  const startEpoch =
+    data.train.state().batchIndex >= batchesPerEpoch
+      ? data.train.state().epoch + 1
+      : data.train.state().epoch;
   outer: for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
     model.train();
     for (const batch of data.train) {
@@ -430,11 +525,19 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
         const value = lossT.item();
         if (!Number.isFinite(value)) return value; // never step on a NaN / infinite loss
         backward(lossT);
-        if (o.clipGrad !== undefined && globalStep >= o.warmupSteps) gradNorm = clipGradNorm(model.parameters(), o.clipGrad);
+        if (o.clipGrad !== undefined && globalStep >= o.warmupSteps)
+          gradNorm = clipGradNorm(model.parameters(), o.clipGrad);
         optimizer.step();
         return value;
       });
-      if (!Number.isFinite(loss)) throw new TrainingDivergedError(globalStep, epoch + 1, `the training loss is ${loss}`, lr, lastCheckpoint);
+      if (!Number.isFinite(loss))
+        throw new TrainingDivergedError(
+          globalStep,
+          epoch + 1,
+          `the training loss is ${loss}`,
+          lr,
+          lastCheckpoint,
+        );
       stepSeconds += (performance.now() - ts) / 1000;
       const tokens = batch.batchSize * batch.seqLen; // input_batch.numel()
       tokensSeen += tokens;
@@ -457,7 +560,12 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
         etaSeconds: ((performance.now() - t0) / 1000 / sessionSteps) * Math.max(0, totalSteps - step),
       });
       if (globalStep % o.evalFreq === 0) {
-        const { trainLoss, valLoss } = evaluateModel(model, firstBatches(trainEvalLoader, o.evalIter), firstBatches(data.val, o.evalIter), o.evalIter);
+        const { trainLoss, valLoss } = evaluateModel(
+          model,
+          firstBatches(trainEvalLoader, o.evalIter),
+          firstBatches(data.val, o.evalIter),
+          o.evalIter,
+        );
         const record: MetricRecord = {
           step: globalStep,
           epoch: epoch + 1,
@@ -478,7 +586,8 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
         options.onEval?.(record);
       }
       // Mid-epoch checkpoints only: the end of an epoch is saved below, after its sample.
-      if (o.saveEvery !== undefined && step % o.saveEvery === 0 && batchIndex < batchesPerEpoch) await save(epoch);
+      if (o.saveEvery !== undefined && step % o.saveEvery === 0 && batchIndex < batchesPerEpoch)
+        await save(epoch);
     }
     sample = o.sampleTokens > 0 ? greedySample(model, tokenizer, o.startContext, o.sampleTokens) : '';
     if (sample) log(sample);
@@ -486,13 +595,14 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     if (step !== lastSavedStep) await save(epoch + 1);
   }
 
-  await writeLossPlot(plotPath, history, { title: `Loss: ${src.label}` });
+  await writeLossPlot(plotPath, history, { title: `Loss: ${src.label}`, epochs: o.epochs || undefined });
   let modelDir: string | null = null;
   if (!stopped) {
     if (step !== lastSavedStep) await save(o.epochs);
     modelDir = join(outDir, 'model');
     await writeModelDir(model, modelDir);
-    if (!sample && o.sampleTokens > 0) sample = greedySample(model, tokenizer, o.startContext, o.sampleTokens);
+    if (!sample && o.sampleTokens > 0)
+      sample = greedySample(model, tokenizer, o.startContext, o.sampleTokens);
   }
   return {
     outDir,

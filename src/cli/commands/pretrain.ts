@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { getBackend } from '../../backend/index.js';
 import { latestCheckpoint, readTrainingState } from '../../train/checkpoint.js';
 import { PRETRAIN_DEFAULTS, pretrain, type PretrainOptions } from '../../train/pretrain.js';
@@ -52,6 +52,7 @@ const RESUMABLE: Array<[keyof PretrainCliOptions, string]> = [
   ['evalIter', 'evalIter'],
   ['seed', 'seed'],
   ['init', 'init'],
+  ['dropout', 'dropRate'],
   ['saveEvery', 'saveEvery'],
   ['startContext', 'startContext'],
 ];
@@ -75,41 +76,131 @@ async function newestRun(): Promise<string | null> {
 
 function duration(s: number): string {
   if (!Number.isFinite(s)) return '?';
-  if (s < 60) return `${s.toFixed(0)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
+  const t = Math.round(s);
+  if (t < 60) return `${t}s`;
+  if (t < 3600) return `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s`;
+  const m = Math.round(t / 60);
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
 const n = (x: number) => x.toLocaleString('en-US');
 
+/** Relative to the working directory when inside it, else absolute. */
+function shortPath(p: string): string {
+  const r = relative('.', p);
+  return r === '' ? '.' : r.startsWith('..') || isAbsolute(r) ? p : r;
+}
+
 export function register(program: Command): void {
   program
     .command('pretrain')
-    .description("pretrain a GPT on a text, as the book's chapter 5 (defaults: 124M model, context 256, the bundled the-verdict.txt)")
-    .option('--data <path>', 'training text file, or a folder of .txt/.md files (default: the bundled the-verdict.txt)')
+    .description(
+      "pretrain a GPT on a text, as the book's chapter 5 (defaults: 124M model, context 256, the bundled the-verdict.txt)",
+    )
+    .option(
+      '--data <path>',
+      'training text file, or a folder of .txt/.md files (default: the bundled the-verdict.txt)',
+    )
     .option('--val-data <path>', 'validation text (default: the last 10% of the training text)')
-    .option('--model <name|file|dir>', 'gpt2-small|gpt2-medium|..., a config JSON, or a Hugging Face model directory to continue', 'gpt2-small')
-    .option('--context-length <n>', 'training window; presets get a position table this long (default 256)', parseIntArg('--context-length', 1))
-    .option('--batch-size <n>', 'windows per batch', parseIntArg('--batch-size', 1), PRETRAIN_DEFAULTS.batchSize)
-    .option('--epochs <n>', 'passes over the training data', parseIntArg('--epochs', 0), PRETRAIN_DEFAULTS.epochs)
-    .option('--lr <x>', 'AdamW learning rate (the peak with a schedule)', parseFloatArg('--lr', 0), PRETRAIN_DEFAULTS.lr)
-    .option('--weight-decay <x>', 'AdamW weight decay', parseFloatArg('--weight-decay', 0), PRETRAIN_DEFAULTS.weightDecay)
-    .option('--warmup-steps <n>', 'linear warmup from --initial-lr to --lr (appendix D)', parseIntArg('--warmup-steps', 0), 0)
-    .option('--initial-lr <x>', 'learning rate at the start of warmup', parseFloatArg('--initial-lr', 0), PRETRAIN_DEFAULTS.initialLr)
-    .option('--min-lr <x>', 'cosine decay from --lr to this over the run (appendix D)', parseFloatArg('--min-lr', 0))
-    .option('--clip-grad <x>', 'clip the gradient norm to this after warmup (appendix D)', parseFloatArg('--clip-grad', 0))
+    .option(
+      '--model <name|file|dir>',
+      'gpt2-small|gpt2-medium|..., a config JSON, or a Hugging Face model directory to continue',
+      'gpt2-small',
+    )
+    .option(
+      '--context-length <n>',
+      'training window; presets get a position table this long (default 256)',
+      parseIntArg('--context-length', 1),
+    )
+    .option(
+      '--batch-size <n>',
+      'windows per batch',
+      parseIntArg('--batch-size', 1),
+      PRETRAIN_DEFAULTS.batchSize,
+    )
+    .option(
+      '--epochs <n>',
+      'passes over the training data',
+      parseIntArg('--epochs', 0),
+      PRETRAIN_DEFAULTS.epochs,
+    )
+    .option(
+      '--lr <x>',
+      'AdamW learning rate (the peak with a schedule)',
+      parseFloatArg('--lr', 0),
+      PRETRAIN_DEFAULTS.lr,
+    )
+    .option(
+      '--weight-decay <x>',
+      'AdamW weight decay',
+      parseFloatArg('--weight-decay', 0),
+      PRETRAIN_DEFAULTS.weightDecay,
+    )
+    .option(
+      '--warmup-steps <n>',
+      'linear warmup from --initial-lr to --lr (appendix D)',
+      parseIntArg('--warmup-steps', 0),
+      0,
+    )
+    .option(
+      '--initial-lr <x>',
+      'learning rate at the start of warmup',
+      parseFloatArg('--initial-lr', 0),
+      PRETRAIN_DEFAULTS.initialLr,
+    )
+    .option(
+      '--min-lr <x>',
+      'cosine decay from --lr to this over the run (appendix D)',
+      parseFloatArg('--min-lr', 0),
+    )
+    .option(
+      '--clip-grad <x>',
+      'clip the gradient norm to this after warmup (appendix D)',
+      parseFloatArg('--clip-grad', 0),
+    )
     .option('--dropout <x>', 'dropout rate', parseFloatArg('--dropout', 0), 0.1)
-    .option('--eval-freq <n>', 'evaluate every n steps', parseIntArg('--eval-freq', 1), PRETRAIN_DEFAULTS.evalFreq)
-    .option('--eval-iter <n>', 'batches per evaluation', parseIntArg('--eval-iter', 1), PRETRAIN_DEFAULTS.evalIter)
-    .option('--seed <n>', 'seed for initial weights, dropout and shuffling', parseIntArg('--seed', 0), PRETRAIN_DEFAULTS.seed)
-    .option('--init <book|gpt2>', "fresh models: 'book' (PyTorch default init) or 'gpt2' (N(0, 0.02))", 'book')
+    .option(
+      '--eval-freq <n>',
+      'evaluate every n steps',
+      parseIntArg('--eval-freq', 1),
+      PRETRAIN_DEFAULTS.evalFreq,
+    )
+    .option(
+      '--eval-iter <n>',
+      'batches per evaluation',
+      parseIntArg('--eval-iter', 1),
+      PRETRAIN_DEFAULTS.evalIter,
+    )
+    .option(
+      '--seed <n>',
+      'seed for initial weights, dropout and shuffling',
+      parseIntArg('--seed', 0),
+      PRETRAIN_DEFAULTS.seed,
+    )
+    .option(
+      '--init <book|gpt2>',
+      "fresh models: 'book' (PyTorch default init) or 'gpt2' (N(0, 0.02))",
+      'book',
+    )
     .option('--out <dir>', 'run directory (default: runs/pretrain-<timestamp>)')
-    .option('--resume', "continue from the run directory's latest checkpoint (the newest run in runs/ without --out)")
-    .option('--save-every <n>', 'also checkpoint every n steps (always at the end of each epoch)', parseIntArg('--save-every', 1))
-    .option('--start-context <text>', 'prompt for the greedy sample after each epoch', PRETRAIN_DEFAULTS.startContext)
+    .option(
+      '--resume',
+      "continue from the run directory's latest checkpoint (the newest run in runs/ without --out)",
+    )
+    .option(
+      '--save-every <n>',
+      'also checkpoint every n steps (always at the end of each epoch)',
+      parseIntArg('--save-every', 1),
+    )
+    .option(
+      '--start-context <text>',
+      'prompt for the greedy sample after each epoch',
+      PRETRAIN_DEFAULTS.startContext,
+    )
     .option('--no-progress', 'no progress bar (it is shown only when stderr is a terminal)')
     .action(async (o: PretrainCliOptions, cmd: Command) => {
-      if (o.init !== 'book' && o.init !== 'gpt2') throw new Error(`--init must be 'book' or 'gpt2', got '${String(o.init)}'`);
+      if (o.init !== 'book' && o.init !== 'gpt2')
+        throw new Error(`--init must be 'book' or 'gpt2', got '${String(o.init)}'`);
       let out = o.out;
       if (o.resume && !out) {
         const found = await newestRun();
@@ -126,9 +217,11 @@ export function register(program: Command): void {
         if (ckpt) {
           const saved = (await readTrainingState(ckpt)).options;
           for (const [cli, key] of RESUMABLE) {
-            if (cmd.getOptionValueSource(cli) !== 'cli' && saved[key] !== undefined) opts[cli] = saved[key] ?? undefined;
+            if (cmd.getOptionValueSource(cli) !== 'cli' && saved[key] !== undefined)
+              opts[cli] = saved[key] ?? undefined;
           }
-          if (saved.data === '(text)') throw new Error(`${ckpt} was trained on text given through the API; resume it with pretrain()`);
+          if (saved.data === '(text)')
+            throw new Error(`${ckpt} was trained on text given through the API; resume it with pretrain()`);
         }
       }
       const c = opts as unknown as PretrainCliOptions;
@@ -170,13 +263,13 @@ export function register(program: Command): void {
               `(${n(i.parameters)} parameters; ${cfg.nLayers} layers, ${cfg.nHeads} heads, width ${cfg.embDim}, context ${cfg.contextLength}, ` +
               `${cfg.tiedHead ? 'tied' : 'untied'} head, dropout ${cfg.dropRate}) on ${i.data}: ` +
               `${n(i.trainTokens)} training / ${n(i.valTokens)} validation tokens, ${i.batchesPerEpoch} batches per epoch, ` +
-              `${i.totalSteps} steps; backend ${getBackend().name}; output ${relative('.', i.outDir) || '.'}\n`,
+              `${i.totalSteps} steps; backend ${getBackend().name}; output ${shortPath(i.outDir)}\n`,
           );
           if (useBar) {
             bar = new SingleBar({
               stream: process.stderr,
               format: 'Ep {epoch} |{bar}| step {value}/{total} | loss {loss} | {tps} tok/s | ETA {etaText}',
-              hideCursor: true,
+              hideCursor: false, // a Ctrl-C mid-step must not leave the terminal without a cursor
               forceRedraw: true,
               barsize: 24,
               clearOnComplete: true,
@@ -199,11 +292,13 @@ export function register(program: Command): void {
       } finally {
         (bar as SingleBar | null)?.stop();
       }
-      const rel = (p: string | null) => (p ? relative('.', p) || '.' : '(none)');
+      const rel = (p: string | null) => (p ? shortPath(p) : '(none)');
       const lastEval = result.history[result.history.length - 1];
       process.stdout.write(
         `\nTraining ${result.stopped ? 'stopped' : 'completed'} in ${duration(result.seconds)} (${result.steps} steps, ${n(result.tokensSeen)} tokens seen)` +
-          (lastEval ? `; last evaluation: train loss ${lastEval.trainLoss.toFixed(3)}, val loss ${lastEval.valLoss.toFixed(3)}` : '') +
+          (lastEval
+            ? `; last evaluation: train loss ${lastEval.trainLoss.toFixed(3)}, val loss ${lastEval.valLoss.toFixed(3)}`
+            : '') +
           '\n' +
           (result.sample ? `Sample: ${result.sample}\n` : '') +
           `Model:      ${rel(result.modelDir)}  (try: gptkit generate --model ${rel(result.modelDir)} --prompt "${c.startContext}")\n` +

@@ -114,6 +114,8 @@ export async function loadGPT2(dir: string, opts: { dropRate?: number } = {}): P
   for (const info of header.tensors) {
     const name = normaliseName(info.name);
     if (IGNORED.test(name) || (name === 'lm_head.weight' && cfg.tiedHead)) continue;
+    // A model without qkv bias is saved with a zero c_attn.bias (the HF layout has no way to omit it).
+    if (!cfg.qkvBias && /^h\.\d+\.attn\.c_attn\.bias$/.test(name)) continue;
     const p = placements.get(name);
     if (!p) throw new Error(`${weightsPath}: unexpected tensor '${info.name}' for a ${cfg.nLayers}-layer GPT-2`);
     if (shapeStr(info.shape) !== shapeStr(p.shape)) {
