@@ -81,6 +81,11 @@ export interface PretrainOptions {
   resume?: boolean;
   /** Also checkpoint every N optimizer steps (checkpoints are always written at the end of each epoch). */
   saveEvery?: number;
+  /**
+   * End-of-epoch checkpoints are skipped until this many minutes have passed since the last one
+   * (default 0: every epoch). The end of the run is always saved.
+   */
+  epochCheckpointMinutes?: number;
   /** Checkpoint directories kept. Default 2. */
   keepCheckpoints?: number;
   /** Stop (as if interrupted) once this many optimizer steps are done in total; no final model is written. */
@@ -466,7 +471,9 @@ async function run(
   let sessionTokens = 0;
   let sessionSteps = 0;
 
+  let lastSaveTime = performance.now();
   const save = async (epochIndex: number): Promise<void> => {
+    lastSaveTime = performance.now();
     if (!parametersFinite(model)) {
       const last = Math.max(step - 1, 0);
       throw new TrainingDivergedError(
@@ -592,7 +599,9 @@ async function run(
     sample = o.sampleTokens > 0 ? greedySample(model, tokenizer, o.startContext, o.sampleTokens) : '';
     if (sample) log(sample);
     options.onSample?.(epoch + 1, sample);
-    if (step !== lastSavedStep) await save(epoch + 1);
+    const minutesSinceSave = (performance.now() - lastSaveTime) / 60000;
+    const lastEpoch = epoch + 1 === o.epochs;
+    if (step !== lastSavedStep && (lastEpoch || minutesSinceSave >= (options.epochCheckpointMinutes ?? 0))) await save(epoch + 1);
   }
 
   await writeLossPlot(plotPath, history, { title: `Loss: ${src.label}`, epochs: o.epochs || undefined });

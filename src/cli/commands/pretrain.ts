@@ -30,6 +30,7 @@ interface PretrainCliOptions {
   out?: string;
   resume?: boolean;
   saveEvery?: number;
+  checkpointMinutes: number;
   startContext: string;
   progress: boolean;
 }
@@ -189,8 +190,15 @@ export function register(program: Command): void {
     )
     .option(
       '--save-every <n>',
-      'also checkpoint every n steps (always at the end of each epoch)',
+      'also checkpoint every n steps',
       parseIntArg('--save-every', 1),
+    )
+    .option(
+      '--checkpoint-minutes <m>',
+      'checkpoint at the end of an epoch once m minutes have passed since the last one (0: every epoch); ' +
+        'the end of the run is always saved',
+      parseFloatArg('--checkpoint-minutes', 0),
+      5,
     )
     .option(
       '--start-context <text>',
@@ -254,6 +262,7 @@ export function register(program: Command): void {
         outDir: out,
         resume: o.resume,
         saveEvery: c.saveEvery,
+        epochCheckpointMinutes: o.checkpointMinutes,
         startContext: c.startContext,
         log,
         onStart: (i) => {
