@@ -17,5 +17,7 @@ if (!name || !BENCHES[name]) {
   process.exit(2);
 }
 const mod = (await import(BENCHES[name])) as { run(args: string[], name?: string): Promise<void> };
-console.log(`# gptkit bench ${name} (backend: ${getBackend().name}, threads: ${getBackend().threads()}, node ${process.version})`);
+console.log(
+  `# gptkit bench ${name} (backend: ${getBackend().name}, threads: ${getBackend().threads()}, node ${process.version})`,
+);
 await mod.run(args, name);

@@ -37,8 +37,12 @@ export async function run(args: string[], name = 'forward'): Promise<void> {
     const t = median(times);
     console.log('| workload | gptkit | PyTorch tuned | PyTorch as installed | speed-up vs tuned |');
     console.log('|---|---:|---:|---:|---:|');
-    console.log(`| forward 1 x 1024, no grad (s, median of ${reps}) | ${t.toFixed(3)} | 1.77 | 8.59 | ${(1.77 / t).toFixed(2)}x |`);
-    console.log(`\nminor page faults per pass after warm-up: ${faults.toFixed(0)}; pool: ${JSON.stringify(pool.stats)}`);
+    console.log(
+      `| forward 1 x 1024, no grad (s, median of ${reps}) | ${t.toFixed(3)} | 1.77 | 8.59 | ${(1.77 / t).toFixed(2)}x |`,
+    );
+    console.log(
+      `\nminor page faults per pass after warm-up: ${faults.toFixed(0)}; pool: ${JSON.stringify(pool.stats)}`,
+    );
   } else {
     const prompt = [6109, 3626, 6100, 345]; // "Every effort moves you"
     generate(model, prompt, { maxNewTokens: 5 }); // warm-up
@@ -54,8 +58,12 @@ export async function run(args: string[], name = 'forward'): Promise<void> {
     const rate = median(rates);
     console.log('| workload | gptkit | PyTorch (book KV cache) | ratio |');
     console.log('|---|---:|---:|---:|');
-    console.log(`| greedy, 4-token prompt + 200 new, KV cache (tokens/s, median of ${reps}) | ${rate.toFixed(1)} | 7.1 | ${(rate / 7.1).toFixed(1)}x |`);
-    console.log(`| same without KV cache, 50 new tokens (tokens/s) | ${noCache.toFixed(1)} | 1.48 | ${(noCache / 1.48).toFixed(1)}x |`);
+    console.log(
+      `| greedy, 4-token prompt + 200 new, KV cache (tokens/s, median of ${reps}) | ${rate.toFixed(1)} | 7.1 | ${(rate / 7.1).toFixed(1)}x |`,
+    );
+    console.log(
+      `| same without KV cache, 50 new tokens (tokens/s) | ${noCache.toFixed(1)} | 1.48 | ${(noCache / 1.48).toFixed(1)}x |`,
+    );
   }
   console.log(`\nreproduce: npm run bench -- ${name}`);
 }

@@ -13,7 +13,14 @@ export { gradcheck } from './ops/gradcheck.js';
 export { Module, parameter, isParameter, Linear, Embedding, LayerNorm, Dropout, GELU } from './nn/index.js';
 
 // GPT models
-export { GPT2_PRESETS, presetConfig, configFromHF, configToHF, validateConfig, type GPTConfig } from './models/gpt/config.js';
+export {
+  GPT2_PRESETS,
+  presetConfig,
+  configFromHF,
+  configToHF,
+  validateConfig,
+  type GPTConfig,
+} from './models/gpt/config.js';
 export {
   simplifiedSelfAttention,
   SelfAttentionV1,
@@ -28,7 +35,17 @@ export { generate, sampleNext, type GenerateOptions } from './models/gpt/generat
 export { loadGPT2, saveGPT2, hfTensors } from './models/gpt/gpt2-weights.js';
 
 // Optimisation
-export { Optimizer, AdamW, SGD, clipGradNorm, decayGroups, lrAt, type ParamGroup, type AdamWOptions, type ScheduleOptions } from './optim/index.js';
+export {
+  Optimizer,
+  AdamW,
+  SGD,
+  clipGradNorm,
+  decayGroups,
+  lrAt,
+  type ParamGroup,
+  type AdamWOptions,
+  type ScheduleOptions,
+} from './optim/index.js';
 
 // Files and downloads
 export {
@@ -41,7 +58,14 @@ export {
   type NamedTensor,
 } from './io/safetensors.js';
 export { writeFileAtomic, openAtomicWrite } from './io/atomic.js';
-export { downloadModel, resolveModelRef, KNOWN_MODELS, type KnownModel, type DownloadResult, type ModelRef } from './io/hub.js';
+export {
+  downloadModel,
+  resolveModelRef,
+  KNOWN_MODELS,
+  type KnownModel,
+  type DownloadResult,
+  type ModelRef,
+} from './io/hub.js';
 
 // Training
 export * from './train/index.js';

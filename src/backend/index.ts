@@ -4,7 +4,14 @@ import type { Backend } from './backend.js';
 import { jsBackend } from './js/index.js';
 import { loadNativeBackend } from './native/index.js';
 
-export type { Backend, FloatArray, GemmArgs, AttentionArgs, AttentionBackwardArgs, AdamWArgs } from './backend.js';
+export type {
+  Backend,
+  FloatArray,
+  GemmArgs,
+  AttentionArgs,
+  AttentionBackwardArgs,
+  AdamWArgs,
+} from './backend.js';
 export { jsBackend };
 
 let active: Backend | null = null;

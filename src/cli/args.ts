@@ -4,7 +4,8 @@ import { InvalidArgumentError } from 'commander';
 export function parseIntArg(flag: string, min = -Infinity) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${flag} needs an integer >= ${min}, got '${value}'`);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${flag} needs an integer >= ${min}, got '${value}'`);
     return n;
   };
 }
@@ -12,7 +13,8 @@ export function parseIntArg(flag: string, min = -Infinity) {
 export function parseFloatArg(flag: string, min = -Infinity) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n < min) throw new InvalidArgumentError(`${flag} needs a number >= ${min}, got '${value}'`);
+    if (!Number.isFinite(n) || n < min)
+      throw new InvalidArgumentError(`${flag} needs a number >= ${min}, got '${value}'`);
     return n;
   };
 }

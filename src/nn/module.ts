@@ -97,7 +97,9 @@ export abstract class Module {
       const dst = own.get(name);
       if (!dst) continue;
       if (shapeStr(dst.shape) !== shapeStr(src.shape)) {
-        throw new Error(`loadStateDict: '${name}' has shape ${shapeStr(src.shape)}, expected ${shapeStr(dst.shape)}`);
+        throw new Error(
+          `loadStateDict: '${name}' has shape ${shapeStr(src.shape)}, expected ${shapeStr(dst.shape)}`,
+        );
       }
     }
     noGrad(() => {

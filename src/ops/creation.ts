@@ -18,14 +18,19 @@ function inferShape(v: Nested): number[] {
 export function tensor(values: Nested, dtype: DType = 'float32'): Tensor {
   const shape = inferShape(values);
   const flatValues = Array.isArray(values) ? ((values as unknown[]).flat(Infinity) as number[]) : [values];
-  if (flatValues.length !== numel(shape)) throw new Error(`tensor: ragged nested array, expected shape ${shapeStr(shape)}`);
+  if (flatValues.length !== numel(shape))
+    throw new Error(`tensor: ragged nested array, expected shape ${shapeStr(shape)}`);
   const t = empty(shape, dtype);
   t.data.set(flatValues);
   return t;
 }
 
 /** A new tensor with a copy of data in the given shape. */
-export function fromArray(data: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32'): Tensor {
+export function fromArray(
+  data: ArrayLike<number>,
+  shape: readonly number[],
+  dtype: DType = 'float32',
+): Tensor {
   if (data.length !== numel(shape)) {
     throw new Error(`fromArray: ${data.length} values do not fill shape ${shapeStr(shape)}`);
   }
@@ -51,7 +56,10 @@ export function ones(shape: readonly number[], dtype: DType = 'float32'): Tensor
 }
 
 /** Standard normal samples * std + mean. */
-export function randn(shape: readonly number[], opts: { mean?: number; std?: number; rng?: Rng; dtype?: DType } = {}): Tensor {
+export function randn(
+  shape: readonly number[],
+  opts: { mean?: number; std?: number; rng?: Rng; dtype?: DType } = {},
+): Tensor {
   const t = empty(shape, opts.dtype ?? 'float32');
   const rng = opts.rng ?? globalRng;
   const m = opts.mean ?? 0;
@@ -61,7 +69,10 @@ export function randn(shape: readonly number[], opts: { mean?: number; std?: num
 }
 
 /** Uniform samples in [low, high). */
-export function rand(shape: readonly number[], opts: { low?: number; high?: number; rng?: Rng; dtype?: DType } = {}): Tensor {
+export function rand(
+  shape: readonly number[],
+  opts: { low?: number; high?: number; rng?: Rng; dtype?: DType } = {},
+): Tensor {
   const t = empty(shape, opts.dtype ?? 'float32');
   const rng = opts.rng ?? globalRng;
   const lo = opts.low ?? 0;

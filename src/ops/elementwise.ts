@@ -81,7 +81,10 @@ export function add(a: Tensor, b: Tensor | number): Tensor {
 export function sub(a: Tensor, b: Tensor | number): Tensor {
   const bt = asTensor(a, b);
   const out = binaryForward(SUB, a, bt);
-  return record(out, 'sub', [a, bt], (g) => [sumTo(g, a.shape), bt.requiresGrad ? neg(sumTo(g, bt.shape)) : null]);
+  return record(out, 'sub', [a, bt], (g) => [
+    sumTo(g, a.shape),
+    bt.requiresGrad ? neg(sumTo(g, bt.shape)) : null,
+  ]);
 }
 
 export function mul(a: Tensor, b: Tensor | number): Tensor {
@@ -132,18 +135,32 @@ export function log(x: Tensor): Tensor {
 
 export function sqrt(x: Tensor): Tensor {
   const out = unaryMap('sqrt', x, Math.sqrt);
-  return record(out, 'sqrt', [x], (g) => [unaryMap('sqrt_backward', binaryForward(DIV, g, out), (v) => 0.5 * v)]);
+  return record(out, 'sqrt', [x], (g) => [
+    unaryMap('sqrt_backward', binaryForward(DIV, g, out), (v) => 0.5 * v),
+  ]);
 }
 
 export function tanh(x: Tensor): Tensor {
   const out = unaryMap('tanh', x, Math.tanh);
-  return record(out, 'tanh', [x], (g) => [binaryForward(MUL, g, unaryMap('tanh_backward', out, (y) => 1 - y * y))]);
+  return record(out, 'tanh', [x], (g) => [
+    binaryForward(
+      MUL,
+      g,
+      unaryMap('tanh_backward', out, (y) => 1 - y * y),
+    ),
+  ]);
 }
 
 /** x ** p for a constant exponent p. */
 export function pow(x: Tensor, p: number): Tensor {
   const out = unaryMap('pow', x, (v) => Math.pow(v, p));
-  return record(out, 'pow', [x], (g) => [binaryForward(MUL, g, unaryMap('pow_backward', x, (v) => p * Math.pow(v, p - 1)))]);
+  return record(out, 'pow', [x], (g) => [
+    binaryForward(
+      MUL,
+      g,
+      unaryMap('pow_backward', x, (v) => p * Math.pow(v, p - 1)),
+    ),
+  ]);
 }
 
 /** Elementwise select: cond ? a : b, with cond any dtype (nonzero = true) and broadcasting. */
@@ -202,7 +219,9 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
 export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   const shape = broadcastShapes('maskedFill', x.shape, mask.shape);
   if (!sameShape(shape, x.shape)) {
-    throw new Error(`maskedFill: mask ${shapeStr(mask.shape)} must broadcast to the input's shape ${shapeStr(x.shape)}`);
+    throw new Error(
+      `maskedFill: mask ${shapeStr(mask.shape)} must broadcast to the input's shape ${shapeStr(x.shape)}`,
+    );
   }
   return where(mask, value, x);
 }

@@ -40,12 +40,18 @@ const cases: Array<[string, () => void]> = [
   ['sum axis keepdim', () => gradcheck((x) => ops.sum(x, 1, { keepdim: true }), [r([2, 3, 4])])],
   ['mean axis', () => gradcheck((x) => ops.mean(x, -1), [r([2, 3, 4])])],
   ['var unbiased', () => gradcheck((x) => ops.variance(x, -1), [r([3, 5])])],
-  ['var biased keepdim', () => gradcheck((x) => ops.variance(x, 0, { keepdim: true, correction: 0 }), [r([4, 3])])],
+  [
+    'var biased keepdim',
+    () => gradcheck((x) => ops.variance(x, 0, { keepdim: true, correction: 0 }), [r([4, 3])]),
+  ],
   ['max axis', () => gradcheck((x) => ops.max(x, 1).values, [r([3, 5])])],
   ['matmul 2d', () => gradcheck(ops.matmul, [r([3, 4]), r([4, 5])])],
   ['matmul batched broadcast', () => gradcheck(ops.matmul, [r([2, 3, 4]), r([4, 2])])],
   ['matmul batch broadcast both', () => gradcheck(ops.matmul, [r([2, 1, 3, 4]), r([3, 4, 2])])],
-  ['matmul transposed operands', () => gradcheck((a, b) => ops.matmul(ops.transpose(a), ops.transpose(b)), [r([4, 3]), r([5, 4])])],
+  [
+    'matmul transposed operands',
+    () => gradcheck((a, b) => ops.matmul(ops.transpose(a), ops.transpose(b)), [r([4, 3]), r([5, 4])]),
+  ],
   ['linear with bias', () => gradcheck((x, w, b) => ops.linear(x, w, b), [r([2, 3, 4]), r([5, 4]), r([5])])],
   ['linear without bias', () => gradcheck((x, w) => ops.linear(x, w), [r([3, 4]), r([2, 4])])],
   [
@@ -57,42 +63,58 @@ const cases: Array<[string, () => void]> = [
   ['logSoftmax', () => gradcheck((x) => ops.logSoftmax(x, -1), [r([3, 5])])],
   ['layerNorm', () => gradcheck((x, w, b) => ops.layerNorm(x, w, b), [r([2, 3, 6]), r([6]), r([6])])],
   ['gelu', () => gradcheck(ops.gelu, [r([4, 5], 2)])],
-  ['embedding (repeated ids)', () => gradcheck((w) => ops.embedding(w, ids([1, 3, 1, 0], [2, 2])), [r([5, 3])])],
+  [
+    'embedding (repeated ids)',
+    () => gradcheck((w) => ops.embedding(w, ids([1, 3, 1, 0], [2, 2])), [r([5, 3])]),
+  ],
   [
     'crossEntropy mean with ignoreIndex',
     () => gradcheck((x) => ops.crossEntropy(x, ids([1, -100, 4, 0], [2, 2])), [r([2, 2, 5])]),
   ],
-  ['crossEntropy sum', () => gradcheck((x) => ops.crossEntropy(x, ids([2, 1]), { reduction: 'sum' }), [r([2, 4])])],
-  ['crossEntropy none', () => gradcheck((x) => ops.crossEntropy(x, ids([2, 1, 0]), { reduction: 'none' }), [r([3, 4])])],
   [
-    'dropout (fixed mask)',
-    () => gradcheck((x) => ops.dropout(x, 0.5, true, new Rng(7)), [r([4, 6])]),
+    'crossEntropy sum',
+    () => gradcheck((x) => ops.crossEntropy(x, ids([2, 1]), { reduction: 'sum' }), [r([2, 4])]),
   ],
+  [
+    'crossEntropy none',
+    () => gradcheck((x) => ops.crossEntropy(x, ids([2, 1, 0]), { reduction: 'none' }), [r([3, 4])]),
+  ],
+  ['dropout (fixed mask)', () => gradcheck((x) => ops.dropout(x, 0.5, true, new Rng(7)), [r([4, 6])])],
   ['maskedFill causal', () => gradcheck((x) => ops.maskedFill(x, ops.causalMask(4), -5), [r([2, 4, 4])])],
   ['where', () => gradcheck((a, b) => ops.where(ids([1, 0, 1], [3]), a, b), [r([2, 3]), r([3])])],
   ['concat', () => gradcheck((a, b) => ops.concat([a, b], 1), [r([2, 3]), r([2, 2])])],
   ['split', () => gradcheck((x) => ops.mul(ops.split(x, [1, 3], 1)[1], 2), [r([2, 4])])],
   ['indexSelect', () => gradcheck((x) => ops.indexSelect(x, 0, ids([2, 0, 2])), [r([3, 2])])],
-  ['reshape/permute/contiguous', () => gradcheck((x) => ops.contiguous(ops.permute(ops.reshape(x, [2, 3, 2]), [2, 0, 1])), [r([3, 4])])],
+  [
+    'reshape/permute/contiguous',
+    () => gradcheck((x) => ops.contiguous(ops.permute(ops.reshape(x, [2, 3, 2]), [2, 0, 1])), [r([3, 4])]),
+  ],
   ['slice/narrow', () => gradcheck((x) => ops.slice(x, -1, 1, -1), [r([2, 5])])],
   ['expand', () => gradcheck((x) => ops.expand(x, [3, 2, 4]), [r([2, 1])])],
   ['unsqueeze/squeeze', () => gradcheck((x) => ops.squeeze(ops.unsqueeze(x, 1), 1), [r([2, 3])])],
   [
     'causalAttention fused',
-    () => gradcheck((q, k, v) => ops.causalAttention(q, k, v), [r([1, 2, 4, 3]), r([1, 2, 4, 3]), r([1, 2, 4, 3])]),
+    () =>
+      gradcheck(
+        (q, k, v) => ops.causalAttention(q, k, v),
+        [r([1, 2, 4, 3]), r([1, 2, 4, 3]), r([1, 2, 4, 3])],
+      ),
   ],
   [
     'causalAttention with fused dropout (fixed seed)',
     () =>
-      gradcheck((q, k, v) => ops.causalAttention(q, k, v, { dropoutP: 0.3, rng: new Rng(11) }), [
-        r([1, 2, 5, 3]),
-        r([1, 2, 5, 3]),
-        r([1, 2, 5, 3]),
-      ]),
+      gradcheck(
+        (q, k, v) => ops.causalAttention(q, k, v, { dropoutP: 0.3, rng: new Rng(11) }),
+        [r([1, 2, 5, 3]), r([1, 2, 5, 3]), r([1, 2, 5, 3])],
+      ),
   ],
   [
     'causalAttention KV-cache shape (Tq < Tk)',
-    () => gradcheck((q, k, v) => ops.causalAttention(q, k, v), [r([2, 1, 2, 3]), r([2, 1, 5, 3]), r([2, 1, 5, 3])]),
+    () =>
+      gradcheck(
+        (q, k, v) => ops.causalAttention(q, k, v),
+        [r([2, 1, 2, 3]), r([2, 1, 5, 3]), r([2, 1, 5, 3])],
+      ),
   ],
 ];
 
@@ -110,7 +132,11 @@ describe('fused attention dropout', () => {
     const seed = new Rng(21).nextUint32();
     const fused = ops.causalAttention(q, k, v, { dropoutP: p, rng: new Rng(21) }).toArray();
     const weights = ops.softmax(
-      ops.maskedFill(ops.mul(ops.matmul(q, ops.transpose(k)), 1 / Math.sqrt(D)), ops.causalMask(T), -Infinity),
+      ops.maskedFill(
+        ops.mul(ops.matmul(q, ops.transpose(k)), 1 / Math.sqrt(D)),
+        ops.causalMask(T),
+        -Infinity,
+      ),
     );
     const z = ops.zeros([1, H, T, T], 'float64');
     let kept = 0;
@@ -125,7 +151,9 @@ describe('fused attention dropout', () => {
       }
     assert.ok(kept > 0 && kept < (H * T * (T + 1)) / 2, 'some weights dropped, some kept');
     const explicit = ops.matmul(ops.mul(weights, z), v).toArray();
-    fused.forEach((f, i) => assert.ok(Math.abs(f - explicit[i]) < 1e-12, `element ${i}: ${f} vs ${explicit[i]}`));
+    fused.forEach((f, i) =>
+      assert.ok(Math.abs(f - explicit[i]) < 1e-12, `element ${i}: ${f} vs ${explicit[i]}`),
+    );
   });
 
   it('keeps a fraction 1 - p of the weights', () => {
@@ -154,6 +182,8 @@ describe('gradient semantics', () => {
     const scores = ops.mul(ops.matmul(q, ops.transpose(k)), 1 / Math.sqrt(3));
     const masked = ops.maskedFill(scores, ops.causalMask(5), -Infinity);
     const readable = ops.matmul(ops.softmax(masked), v).toArray();
-    fused.forEach((f, i) => assert.ok(Math.abs(f - readable[i]) < 1e-12, `element ${i}: ${f} vs ${readable[i]}`));
+    fused.forEach((f, i) =>
+      assert.ok(Math.abs(f - readable[i]) < 1e-12, `element ${i}: ${f} vs ${readable[i]}`),
+    );
   });
 });

@@ -21,7 +21,8 @@ export function gradcheck(
   { eps = 1e-6, atol = 1e-7, rtol = 1e-5, seed = 1 } = {},
 ): GradcheckResult {
   for (const x of inputs) {
-    if (x.requiresGrad && x.dtype !== 'float64') throw new Error(`gradcheck: inputs must be float64, got ${x.dtype}`);
+    if (x.requiresGrad && x.dtype !== 'float64')
+      throw new Error(`gradcheck: inputs must be float64, got ${x.dtype}`);
     x.grad = null;
   }
   const out0 = fn(...inputs);

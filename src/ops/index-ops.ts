@@ -5,11 +5,13 @@ import { normAxis } from './util.js';
 import { assignInto, contiguous, narrow } from './view.js';
 
 function checkIds(op: string, ids: Tensor, limit: number): Int32Array {
-  if (ids.dtype !== 'int32') throw new Error(`${op}: indices must be int32, got ${ids.dtype} ${shapeStr(ids.shape)}`);
+  if (ids.dtype !== 'int32')
+    throw new Error(`${op}: indices must be int32, got ${ids.dtype} ${shapeStr(ids.shape)}`);
   const c = contiguous(ids);
   const d = (c.data as Int32Array).subarray(c.offset, c.offset + c.size);
   for (let i = 0; i < d.length; i++) {
-    if (d[i] < 0 || d[i] >= limit) throw new Error(`${op}: index ${d[i]} at position ${i} is out of range [0, ${limit})`);
+    if (d[i] < 0 || d[i] >= limit)
+      throw new Error(`${op}: index ${d[i]} at position ${i} is out of range [0, ${limit})`);
   }
   return d;
 }
@@ -19,7 +21,8 @@ function checkIds(op: string, ids: Tensor, limit: number): Int32Array {
  * for a leaf weight it adds straight into weight.grad instead of materialising a dense [V, C] gradient.
  */
 export function embedding(weight: Tensor, ids: Tensor): Tensor {
-  if (weight.ndim !== 2) throw new Error(`embedding: weight must be 2-d [V, C], got ${shapeStr(weight.shape)}`);
+  if (weight.ndim !== 2)
+    throw new Error(`embedding: weight must be 2-d [V, C], got ${shapeStr(weight.shape)}`);
   const [V, C] = weight.shape;
   const idx = checkIds('embedding', ids, V);
   const w = contiguous(weight);
@@ -58,7 +61,11 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   const first = tensors[0];
   const a = normAxis('concat', axis, first.ndim);
   for (const t of tensors) {
-    if (t.ndim !== first.ndim || t.dtype !== first.dtype || t.shape.some((d, i) => i !== a && d !== first.shape[i])) {
+    if (
+      t.ndim !== first.ndim ||
+      t.dtype !== first.dtype ||
+      t.shape.some((d, i) => i !== a && d !== first.shape[i])
+    ) {
       throw new Error(
         `concat: shapes ${tensors.map((x) => shapeStr(x.shape)).join(', ')} differ outside axis ${a} (or dtypes differ)`,
       );
@@ -76,7 +83,9 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
     view.dispose();
     start += t.shape[a];
   }
-  return record(out, 'concat', tensors, (g) => tensors.map((t, i) => contiguous(narrow(g, a, starts[i], t.shape[a]))));
+  return record(out, 'concat', tensors, (g) =>
+    tensors.map((t, i) => contiguous(narrow(g, a, starts[i], t.shape[a]))),
+  );
 }
 
 /** Split along axis into pieces of the given sizes (or equal pieces of one size), as views. */
@@ -91,7 +100,9 @@ export function split(t: Tensor, sizes: number | readonly number[], axis = 0): T
   } else {
     parts = [...sizes];
     if (parts.reduce((p, d) => p + d, 0) !== n) {
-      throw new Error(`split: sizes ${shapeStr(parts)} do not add up to ${n} (axis ${a} of ${shapeStr(t.shape)})`);
+      throw new Error(
+        `split: sizes ${shapeStr(parts)} do not add up to ${n} (axis ${a} of ${shapeStr(t.shape)})`,
+      );
     }
   }
   const out: Tensor[] = [];

@@ -39,7 +39,8 @@ function batchOffsets(t: Tensor, batchShape: readonly number[]): number[] {
   const total = batchShape.reduce((p, d) => p * d, 1);
   for (let n = 0; n < total; n++) {
     let o = t.offset;
-    for (let i = lead; i < batchShape.length; i++) if (t.shape[i - lead] !== 1) o += idx[i] * t.strides[i - lead];
+    for (let i = lead; i < batchShape.length; i++)
+      if (t.shape[i - lead] !== 1) o += idx[i] * t.strides[i - lead];
     offsets.push(o);
     for (let d = batchShape.length - 1; d >= 0; d--) {
       if (++idx[d] < batchShape[d]) break;
@@ -49,7 +50,15 @@ function batchOffsets(t: Tensor, batchShape: readonly number[]): number[] {
   return offsets;
 }
 
-function gemmPerBatch(a: Tensor, b: Tensor, out: Tensor, batchShape: readonly number[], M: number, N: number, K: number): void {
+function gemmPerBatch(
+  a: Tensor,
+  b: Tensor,
+  out: Tensor,
+  batchShape: readonly number[],
+  M: number,
+  N: number,
+  K: number,
+): void {
   const ao = batchOffsets(a, batchShape);
   const bo = batchOffsets(b, batchShape);
   const bk = backendFor(a);
@@ -82,7 +91,9 @@ function gemmPerBatch(a: Tensor, b: Tensor, out: Tensor, batchShape: readonly nu
 /** C (fresh, contiguous) = a @ b over broadcast batch dims, without autograd. */
 function matmulForward(a: Tensor, b: Tensor): Tensor {
   if (a.ndim < 2 || b.ndim < 2) {
-    throw new Error(`matmul: operands must be at least 2-d, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+    throw new Error(
+      `matmul: operands must be at least 2-d, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`,
+    );
   }
   assertFloat('matmul', a, b);
   const M = a.shape[a.ndim - 2];

@@ -30,7 +30,17 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5): 
   const xf = flat(x);
   const wf = flat(weight);
   const bf = flat(bias);
-  bk.layerNorm(xf, wf, bf, out.data as FloatArray, mean.data as FloatArray, rstd.data as FloatArray, rows, cols, eps);
+  bk.layerNorm(
+    xf,
+    wf,
+    bf,
+    out.data as FloatArray,
+    mean.data as FloatArray,
+    rstd.data as FloatArray,
+    rows,
+    cols,
+    eps,
+  );
   return record(out, 'layerNorm', [x, weight, bias], (g) => {
     const dx = empty(x.shape, x.dtype);
     const dw = empty(weight.shape, x.dtype, true);
@@ -84,7 +94,9 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   const V = logits.shape[logits.ndim - 1];
   const rows = V === 0 ? 0 : logits.size / V;
   if (targets.size !== rows || logits.ndim !== targets.ndim + 1) {
-    throw new Error(`crossEntropy: logits ${shapeStr(logits.shape)} do not match targets ${shapeStr(targets.shape)}`);
+    throw new Error(
+      `crossEntropy: logits ${shapeStr(logits.shape)} do not match targets ${shapeStr(targets.shape)}`,
+    );
   }
   const tf = flat(targets) as unknown as Int32Array;
   let count = 0;
@@ -129,7 +141,16 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
       }
     } else {
       const scale = g.item() / (reduction === 'mean' ? count : 1);
-      bk.crossEntropyBackward(lf, tf, lse.data as FloatArray, dl.data as FloatArray, rows, V, ignoreIndex, scale);
+      bk.crossEntropyBackward(
+        lf,
+        tf,
+        lse.data as FloatArray,
+        dl.data as FloatArray,
+        rows,
+        V,
+        ignoreIndex,
+        scale,
+      );
     }
     return [dl];
   });

@@ -55,7 +55,11 @@ export function mean(x: Tensor, axis?: number, opts: ReduceOptions = {}): Tensor
  * Variance over axis with PyTorch's `correction` (1 = unbiased, torch.var's default; 0 = biased,
  * what LayerNorm uses and what the book passes as unbiased=False).
  */
-export function variance(x: Tensor, axis?: number, opts: ReduceOptions & { correction?: number } = {}): Tensor {
+export function variance(
+  x: Tensor,
+  axis?: number,
+  opts: ReduceOptions & { correction?: number } = {},
+): Tensor {
   const n = axis === undefined ? x.size : x.shape[normAxis('var', axis, x.ndim)];
   const correction = opts.correction ?? 1;
   const centered = sub(x, mean(x, axis, { keepdim: axis !== undefined }));

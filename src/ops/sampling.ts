@@ -6,7 +6,8 @@ import { contiguous } from './view.js';
 /** The k largest entries along the last axis, sorted descending (ties: lower index first). */
 export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } {
   const n = x.shape[x.ndim - 1];
-  if (!Number.isInteger(k) || k < 0 || k > n) throw new Error(`topk: k=${k} out of range for last dim ${n} of ${shapeStr(x.shape)}`);
+  if (!Number.isInteger(k) || k < 0 || k > n)
+    throw new Error(`topk: k=${k} out of range for last dim ${n} of ${shapeStr(x.shape)}`);
   const rows = n === 0 ? 0 : x.size / n;
   const xc = contiguous(x);
   const shape = [...x.shape.slice(0, -1), k];
@@ -39,7 +40,8 @@ export function multinomial(probs: Tensor, rng: Rng = globalRng): Tensor {
     let total = 0;
     for (let i = 0; i < n; i++) {
       const p = pc.data[base + i];
-      if (!(p >= 0) || p === Infinity) throw new Error(`multinomial: invalid probability ${p} at row ${r}, index ${i}`);
+      if (!(p >= 0) || p === Infinity)
+        throw new Error(`multinomial: invalid probability ${p} at row ${r}, index ${i}`);
       total += p;
     }
     if (total <= 0) throw new Error(`multinomial: row ${r} has no positive probability`);

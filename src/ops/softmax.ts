@@ -19,7 +19,12 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   const rows = cols === 0 ? 0 : x.size / cols;
   const out = empty(x.shape, x.dtype);
   const bk = backendFor(x);
-  bk.softmax(xc.data.subarray(xc.offset, xc.offset + x.size) as Float32Array, out.data as Float32Array, rows, cols);
+  bk.softmax(
+    xc.data.subarray(xc.offset, xc.offset + x.size) as Float32Array,
+    out.data as Float32Array,
+    rows,
+    cols,
+  );
   return record(out, 'softmax', [x], (g) => {
     const gc = contiguous(g);
     const gx = empty(x.shape, x.dtype);

@@ -9,11 +9,14 @@ export function backendFor(t: Tensor): Backend {
 
 export function assertFloat(op: string, ...ts: Tensor[]): void {
   for (const t of ts) {
-    if (t.dtype === 'int32') throw new Error(`${op}: expected a float tensor, got int32 ${shapeStr(t.shape)}`);
+    if (t.dtype === 'int32')
+      throw new Error(`${op}: expected a float tensor, got int32 ${shapeStr(t.shape)}`);
   }
   for (const t of ts) {
     if (t.dtype !== ts[0].dtype) {
-      throw new Error(`${op}: dtype mismatch ${ts.map((x) => `${x.dtype} ${shapeStr(x.shape)}`).join(' vs ')}`);
+      throw new Error(
+        `${op}: dtype mismatch ${ts.map((x) => `${x.dtype} ${shapeStr(x.shape)}`).join(' vs ')}`,
+      );
     }
   }
 }

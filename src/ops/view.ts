@@ -56,7 +56,9 @@ export function reshape(t: Tensor, shape: readonly number[]): Tensor {
     newShape[infer] = t.size / known;
   }
   if (numel(newShape) !== t.size || newShape.some((d) => d < 0 || !Number.isInteger(d))) {
-    throw new Error(`reshape: cannot reshape ${shapeStr(t.shape)} (${t.size} elements) into ${shapeStr(shape)}`);
+    throw new Error(
+      `reshape: cannot reshape ${shapeStr(t.shape)} (${t.size} elements) into ${shapeStr(shape)}`,
+    );
   }
   const src = contiguous(t);
   const out = new Tensor(src.storage, newShape, undefined, src.offset);
@@ -76,7 +78,9 @@ export function transpose(t: Tensor, dim0 = -2, dim1 = -1): Tensor {
 /** Reorder dimensions (a strided view). */
 export function permute(t: Tensor, perm: readonly number[]): Tensor {
   if (perm.length !== t.ndim || new Set(perm.map((p) => normAxis('permute', p, t.ndim))).size !== t.ndim) {
-    throw new Error(`permute: ${shapeStr(perm)} is not a permutation of the ${t.ndim} dims of ${shapeStr(t.shape)}`);
+    throw new Error(
+      `permute: ${shapeStr(perm)} is not a permutation of the ${t.ndim} dims of ${shapeStr(t.shape)}`,
+    );
   }
   const p = perm.map((x) => normAxis('permute', x, t.ndim));
   const out = new Tensor(
@@ -93,8 +97,16 @@ export function permute(t: Tensor, perm: readonly number[]): Tensor {
 /** Elements [start, start + length) along axis (a view, like torch.narrow). */
 export function narrow(t: Tensor, axis: number, start: number, length: number): Tensor {
   const a = normAxis('narrow', axis, t.ndim);
-  if (!Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 0 || start + length > t.shape[a]) {
-    throw new Error(`narrow: range [${start}, ${start + length}) out of bounds for axis ${a} of ${shapeStr(t.shape)}`);
+  if (
+    !Number.isInteger(start) ||
+    !Number.isInteger(length) ||
+    start < 0 ||
+    length < 0 ||
+    start + length > t.shape[a]
+  ) {
+    throw new Error(
+      `narrow: range [${start}, ${start + length}) out of bounds for axis ${a} of ${shapeStr(t.shape)}`,
+    );
   }
   const shape = [...t.shape];
   shape[a] = length;
@@ -134,7 +146,8 @@ export function assignInto(dst: Tensor, src: Tensor): void {
 
 /** Broadcast size-1 dimensions to `shape` without copying (stride 0), like torch.expand. */
 export function expand(t: Tensor, shape: readonly number[]): Tensor {
-  if (shape.length < t.ndim) throw new Error(`expand: cannot expand ${shapeStr(t.shape)} to ${shapeStr(shape)}`);
+  if (shape.length < t.ndim)
+    throw new Error(`expand: cannot expand ${shapeStr(t.shape)} to ${shapeStr(shape)}`);
   const lead = shape.length - t.ndim;
   const strides = shape.map((d, i) => {
     if (i < lead) return 0;
@@ -159,7 +172,8 @@ export function unsqueeze(t: Tensor, axis: number): Tensor {
 
 export function squeeze(t: Tensor, axis: number): Tensor {
   const a = normAxis('squeeze', axis, t.ndim);
-  if (t.shape[a] !== 1) throw new Error(`squeeze: axis ${a} of ${shapeStr(t.shape)} has size ${t.shape[a]}, not 1`);
+  if (t.shape[a] !== 1)
+    throw new Error(`squeeze: axis ${a} of ${shapeStr(t.shape)} has size ${t.shape[a]}, not 1`);
   const shape = t.shape.filter((_, i) => i !== a);
   const strides = t.strides.filter((_, i) => i !== a);
   const out = new Tensor(t.storage, shape, strides, t.offset);

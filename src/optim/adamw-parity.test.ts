@@ -16,7 +16,14 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 const fixtureDir = join(root, '..', 'shared', 'fixtures', 'gpt2-tiny');
 const expected = JSON.parse(readFileSync(join(fixtureDir, 'expected.json'), 'utf8')) as {
   batch: { inputs: number[][]; targets: number[][] };
-  adamw: { lr: number; weight_decay: number; betas: [number, number]; eps: number; loss_after_one_step: number; losses_10_steps: number[] };
+  adamw: {
+    lr: number;
+    weight_decay: number;
+    betas: [number, number];
+    eps: number;
+    loss_after_one_step: number;
+    losses_10_steps: number[];
+  };
 };
 
 for (const backendName of availableBackends()) {
@@ -25,7 +32,12 @@ for (const backendName of availableBackends()) {
       setBackend(backendName);
       const model = (await loadGPT2(join(fixtureDir, 'model'))).train();
       const a = expected.adamw;
-      const opt = new AdamW(model.parameters(), { lr: a.lr, weightDecay: a.weight_decay, betas: a.betas, eps: a.eps });
+      const opt = new AdamW(model.parameters(), {
+        lr: a.lr,
+        weightDecay: a.weight_decay,
+        betas: a.betas,
+        eps: a.eps,
+      });
       const inputs = ops.fromArray(expected.batch.inputs.flat(), [2, 32], 'int32');
       const targets = ops.fromArray(expected.batch.targets.flat(), [2, 32], 'int32');
       const losses: number[] = [];
@@ -40,7 +52,10 @@ for (const backendName of availableBackends()) {
           }),
         );
       }
-      assert.ok(Math.abs(losses[1] - a.loss_after_one_step) / a.loss_after_one_step <= 1e-5, `after one step ${losses[1]}`);
+      assert.ok(
+        Math.abs(losses[1] - a.loss_after_one_step) / a.loss_after_one_step <= 1e-5,
+        `after one step ${losses[1]}`,
+      );
       losses.forEach((l, i) => {
         const want = a.losses_10_steps[i];
         assert.ok(Math.abs(l - want) / want <= 1e-4, `step ${i}: loss ${l} vs ${want}`);

@@ -22,7 +22,8 @@ export abstract class Optimizer {
 
   constructor(params: Tensor[] | ParamGroup[], defaults: { lr: number; weightDecay: number }) {
     if (!(defaults.lr >= 0)) throw new Error(`optimizer: learning rate must be >= 0, got ${defaults.lr}`);
-    const groups: ParamGroup[] = params.length && !('params' in params[0]) ? [{ params: params as Tensor[] }] : (params as ParamGroup[]);
+    const groups: ParamGroup[] =
+      params.length && !('params' in params[0]) ? [{ params: params as Tensor[] }] : (params as ParamGroup[]);
     this.groups = groups.map((g) => ({
       params: g.params.filter((p) => p.requiresGrad),
       lr: g.lr ?? defaults.lr,
@@ -88,7 +89,8 @@ export class AdamW extends Optimizer {
     for (const g of this.groups) {
       for (const p of g.params) {
         if (!p.grad) continue;
-        if (!p.isContiguous() || !p.grad.isContiguous()) throw new Error(`AdamW: parameter ${p.name || p} must be contiguous`);
+        if (!p.isContiguous() || !p.grad.isContiguous())
+          throw new Error(`AdamW: parameter ${p.name || p} must be contiguous`);
         const [m, v] = this.moments(p);
         const bk = p.dtype === 'float64' ? jsBackend : getBackend();
         bk.adamw({
@@ -124,10 +126,15 @@ export class AdamW extends Optimizer {
     this.groups.forEach((g, gi) =>
       g.params.forEach((p, pi) => {
         const [m, v] = this.moments(p);
-        for (const [key, dst] of [[`${gi}.${pi}.m`, m], [`${gi}.${pi}.v`, v]] as const) {
+        for (const [key, dst] of [
+          [`${gi}.${pi}.m`, m],
+          [`${gi}.${pi}.v`, v],
+        ] as const) {
           const src = state.get(key);
           if (!src || src.length !== p.size) {
-            throw new Error(`AdamW state: '${key}' is missing or has ${src?.length} elements, expected ${p.size}`);
+            throw new Error(
+              `AdamW state: '${key}' is missing or has ${src?.length} elements, expected ${p.size}`,
+            );
           }
           dst.data.set(src);
         }
@@ -156,7 +163,11 @@ export class SGD extends Optimizer {
         const pd = p.data;
         const gd = p.grad.data;
         let buf = this.velocity.get(p);
-        if (this.momentum && !buf) this.velocity.set(p, (buf = p.dtype === 'float64' ? new Float64Array(p.size) : new Float32Array(p.size)));
+        if (this.momentum && !buf)
+          this.velocity.set(
+            p,
+            (buf = p.dtype === 'float64' ? new Float64Array(p.size) : new Float32Array(p.size)),
+          );
         for (let i = 0; i < p.size; i++) {
           let d = gd[i] + g.weightDecay * pd[p.offset + i];
           if (buf) d = buf[i] = this.stepCount === 1 ? d : this.momentum * buf[i] + d;

@@ -103,7 +103,9 @@ function topoOrder(root: Tensor): Tensor[] {
  */
 export function backward(root: Tensor, gradOutput?: Tensor): void {
   if (!root.requiresGrad) {
-    throw new Error(`backward: ${root} does not require grad (no input requires grad, or it was made under noGrad)`);
+    throw new Error(
+      `backward: ${root} does not require grad (no input requires grad, or it was made under noGrad)`,
+    );
   }
   if (!gradOutput && root.size !== 1) {
     throw new Error(`backward: gradient can only be implied for a scalar, got shape ${shapeStr(root.shape)}`);
@@ -113,7 +115,9 @@ export function backward(root: Tensor, gradOutput?: Tensor): void {
     seed = empty(root.shape, root.dtype);
     seed.data.fill(1);
   } else if (shapeStr(seed.shape) !== shapeStr(root.shape)) {
-    throw new Error(`backward: gradOutput shape ${shapeStr(seed.shape)} != output shape ${shapeStr(root.shape)}`);
+    throw new Error(
+      `backward: gradOutput shape ${shapeStr(seed.shape)} != output shape ${shapeStr(root.shape)}`,
+    );
   }
   const order = topoOrder(root);
   const grads = new Map<Tensor, Tensor>([[root, seed]]);
@@ -129,14 +133,18 @@ export function backward(root: Tensor, gradOutput?: Tensor): void {
     }
     const inputGrads = noGrad(() => node.backward(g));
     if (inputGrads.length !== node.inputs.length) {
-      throw new Error(`backward of ${node.op}: returned ${inputGrads.length} gradients for ${node.inputs.length} inputs`);
+      throw new Error(
+        `backward of ${node.op}: returned ${inputGrads.length} gradients for ${node.inputs.length} inputs`,
+      );
     }
     for (let j = 0; j < node.inputs.length; j++) {
       const x = node.inputs[j];
       const gx = inputGrads[j];
       if (!gx || !x.requiresGrad) continue;
       if (shapeStr(gx.shape) !== shapeStr(x.shape)) {
-        throw new Error(`backward of ${node.op}: gradient shape ${shapeStr(gx.shape)} != input shape ${shapeStr(x.shape)}`);
+        throw new Error(
+          `backward of ${node.op}: gradient shape ${shapeStr(gx.shape)} != input shape ${shapeStr(x.shape)}`,
+        );
       }
       const prev = grads.get(x);
       // Out of place: a backward may hand the same tensor to several inputs, so never add into it.

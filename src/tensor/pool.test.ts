@@ -33,11 +33,29 @@ describe('buffer pool', () => {
   });
 
   it('a repeated forward+backward+AdamW step allocates no new pooled buffers after warm-up', () => {
-    const model = new GPTModel(presetConfig('gpt2-small', { vocabSize: 300, contextLength: 32, embDim: 64, nHeads: 4, nLayers: 2, dropRate: 0.1 }), new Rng(1));
+    const model = new GPTModel(
+      presetConfig('gpt2-small', {
+        vocabSize: 300,
+        contextLength: 32,
+        embDim: 64,
+        nHeads: 4,
+        nLayers: 2,
+        dropRate: 0.1,
+      }),
+      new Rng(1),
+    );
     model.train();
     const opt = new AdamW(model.parameters(), { lr: 1e-3, weightDecay: 0.1 });
-    const ids = ops.fromArray(Array.from({ length: 64 }, (_, i) => (i * 13) % 300), [2, 32], 'int32');
-    const targets = ops.fromArray(Array.from({ length: 64 }, (_, i) => (i * 7) % 300), [2, 32], 'int32');
+    const ids = ops.fromArray(
+      Array.from({ length: 64 }, (_, i) => (i * 13) % 300),
+      [2, 32],
+      'int32',
+    );
+    const targets = ops.fromArray(
+      Array.from({ length: 64 }, (_, i) => (i * 7) % 300),
+      [2, 32],
+      'int32',
+    );
     const step = () =>
       tidy(() => {
         opt.zeroGrad();

@@ -81,7 +81,12 @@ export class BufferPool {
 }
 
 function make<D extends DType>(dtype: D, buf: ArrayBuffer, n: number): TypedArrayOf<D> {
-  const arr = dtype === 'float32' ? new Float32Array(buf, 0, n) : dtype === 'float64' ? new Float64Array(buf, 0, n) : new Int32Array(buf, 0, n);
+  const arr =
+    dtype === 'float32'
+      ? new Float32Array(buf, 0, n)
+      : dtype === 'float64'
+        ? new Float64Array(buf, 0, n)
+        : new Int32Array(buf, 0, n);
   return arr as TypedArrayOf<D>;
 }
 

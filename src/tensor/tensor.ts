@@ -148,7 +148,8 @@ export class Tensor {
 
   /** The only element of a one-element tensor. */
   item(): number {
-    if (this.size !== 1) throw new Error(`item(): tensor has ${this.size} elements, shape ${shapeStr(this.shape)}`);
+    if (this.size !== 1)
+      throw new Error(`item(): tensor has ${this.size} elements, shape ${shapeStr(this.shape)}`);
     return this.data[this.offset];
   }
 

@@ -601,7 +601,8 @@ async function run(
     options.onSample?.(epoch + 1, sample);
     const minutesSinceSave = (performance.now() - lastSaveTime) / 60000;
     const lastEpoch = epoch + 1 === o.epochs;
-    if (step !== lastSavedStep && (lastEpoch || minutesSinceSave >= (options.epochCheckpointMinutes ?? 0))) await save(epoch + 1);
+    if (step !== lastSavedStep && (lastEpoch || minutesSinceSave >= (options.epochCheckpointMinutes ?? 0)))
+      await save(epoch + 1);
   }
 
   await writeLossPlot(plotPath, history, { title: `Loss: ${src.label}`, epochs: o.epochs || undefined });

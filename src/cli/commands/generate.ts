@@ -13,7 +13,8 @@ const END_OF_TEXT = 50256;
 /** A training run directory keeps its final model in model/; accept the run directory itself too. */
 export async function resolveModelDir(ref: string): Promise<string> {
   const nested = join(ref, 'model');
-  if (!existsSync(join(ref, 'model.safetensors')) && existsSync(join(nested, 'model.safetensors'))) return nested;
+  if (!existsSync(join(ref, 'model.safetensors')) && existsSync(join(nested, 'model.safetensors')))
+    return nested;
   return (await resolveModelRef(ref)).dir;
 }
 
@@ -33,12 +34,19 @@ export function register(program: Command): void {
   program
     .command('generate')
     .description('continue a prompt with a GPT-2 model, streaming the text as it is generated')
-    .requiredOption('--model <name|dir>', 'gpt2, gpt2-medium, gpt2-large, gpt2-xl (downloaded), or a model directory')
+    .requiredOption(
+      '--model <name|dir>',
+      'gpt2, gpt2-medium, gpt2-large, gpt2-xl (downloaded), or a model directory',
+    )
     .requiredOption('--prompt <text>', 'the text to continue')
     .option('--max-new-tokens <n>', 'tokens to generate', parseIntArg('--max-new-tokens', 0), 50)
     .option('--temperature <t>', '0 = greedy; > 0 samples', parseFloatArg('--temperature', 0), 0)
     .option('--top-k <k>', 'sample only among the k most likely tokens', parseIntArg('--top-k', 1))
-    .option('--top-p <p>', 'nucleus sampling: smallest set of tokens with probability >= p', parseFloatArg('--top-p', 0))
+    .option(
+      '--top-p <p>',
+      'nucleus sampling: smallest set of tokens with probability >= p',
+      parseFloatArg('--top-p', 0),
+    )
     .option('--seed <n>', 'seed for sampling', parseIntArg('--seed', 0), 123)
     .option('--no-cache', 'disable the KV cache (same output, slower)')
     .option('--json', 'print {"prompt_ids", "new_ids", "text"} as JSON at the end instead of streaming')

@@ -188,11 +188,7 @@ export function register(program: Command): void {
       '--resume',
       "continue from the run directory's latest checkpoint (the newest run in runs/ without --out)",
     )
-    .option(
-      '--save-every <n>',
-      'also checkpoint every n steps',
-      parseIntArg('--save-every', 1),
-    )
+    .option('--save-every <n>', 'also checkpoint every n steps', parseIntArg('--save-every', 1))
     .option(
       '--checkpoint-minutes <m>',
       'checkpoint at the end of an epoch once m minutes have passed since the last one (0: every epoch); ' +

@@ -127,7 +127,10 @@ export function register(program: Command, io: CommandOutput = stdout): void {
         // The library's message names API options; on the command line the switch is --allow-special.
         const msg = (err as Error).message;
         if (!/special token/.test(msg) || opts.allowSpecial) throw err;
-        throw new Error(`${msg.split('. To encode')[0]}. Pass --allow-special to encode it as its token id.`, { cause: err });
+        throw new Error(
+          `${msg.split('. To encode')[0]}. Pass --allow-special to encode it as its token id.`,
+          { cause: err },
+        );
       }
       if (opts.json) io.out(`${JSON.stringify({ ids, count: ids.length })}\n`);
       else io.out(formatTokenTable(ids, tok.show));

@@ -43,7 +43,11 @@ export class SelfAttentionV2 extends Module {
   W_key: Linear;
   W_value: Linear;
 
-  constructor(dIn: number, dOut: number, { qkvBias = false, rng = globalRng }: { qkvBias?: boolean; rng?: Rng } = {}) {
+  constructor(
+    dIn: number,
+    dOut: number,
+    { qkvBias = false, rng = globalRng }: { qkvBias?: boolean; rng?: Rng } = {},
+  ) {
     super();
     this.W_query = new Linear(dIn, dOut, { bias: qkvBias, rng });
     this.W_key = new Linear(dIn, dOut, { bias: qkvBias, rng });
@@ -98,9 +102,19 @@ export class CausalAttention extends Module {
 export class MultiHeadAttentionWrapper extends Module {
   heads: CausalAttention[];
 
-  constructor(dIn: number, dOut: number, contextLength: number, dropRate: number, numHeads: number, opts: { qkvBias?: boolean; rng?: Rng } = {}) {
+  constructor(
+    dIn: number,
+    dOut: number,
+    contextLength: number,
+    dropRate: number,
+    numHeads: number,
+    opts: { qkvBias?: boolean; rng?: Rng } = {},
+  ) {
     super();
-    this.heads = Array.from({ length: numHeads }, () => new CausalAttention(dIn, dOut, contextLength, dropRate, opts));
+    this.heads = Array.from(
+      { length: numHeads },
+      () => new CausalAttention(dIn, dOut, contextLength, dropRate, opts),
+    );
   }
 
   forward(x: Tensor): Tensor {
@@ -129,7 +143,8 @@ export class MultiHeadAttention extends Module {
     { qkvBias = false, rng = globalRng }: { qkvBias?: boolean; rng?: Rng } = {},
   ) {
     super();
-    if (dOut % numHeads !== 0) throw new Error(`MultiHeadAttention: dOut ${dOut} must be divisible by numHeads ${numHeads}`);
+    if (dOut % numHeads !== 0)
+      throw new Error(`MultiHeadAttention: dOut ${dOut} must be divisible by numHeads ${numHeads}`);
     this.headDim = dOut / numHeads;
     this.W_query = new Linear(dIn, dOut, { bias: qkvBias, rng });
     this.W_key = new Linear(dIn, dOut, { bias: qkvBias, rng });

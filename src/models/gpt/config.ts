@@ -48,10 +48,13 @@ export function validateConfig(c: GPTConfig): GPTConfig {
   const positiveInts: Array<keyof GPTConfig> = ['vocabSize', 'contextLength', 'embDim', 'nHeads', 'nLayers'];
   for (const k of positiveInts) {
     const v = c[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`config: ${k} must be a positive integer, got ${v}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+      throw new Error(`config: ${k} must be a positive integer, got ${v}`);
   }
-  if (c.embDim % c.nHeads !== 0) throw new Error(`config: embDim ${c.embDim} is not divisible by nHeads ${c.nHeads}`);
-  if (!(c.dropRate >= 0 && c.dropRate < 1)) throw new Error(`config: dropRate must be in [0, 1), got ${c.dropRate}`);
+  if (c.embDim % c.nHeads !== 0)
+    throw new Error(`config: embDim ${c.embDim} is not divisible by nHeads ${c.nHeads}`);
+  if (!(c.dropRate >= 0 && c.dropRate < 1))
+    throw new Error(`config: dropRate must be in [0, 1), got ${c.dropRate}`);
   return c;
 }
 

@@ -34,7 +34,8 @@ export function sampleNext(logits: Float32Array, opts: GenerateOptions, rng: Rng
   if (!(temperature >= 0)) throw new Error(`generate: temperature must be >= 0, got ${temperature}`);
   let candidates: number[] | null = null;
   if (opts.topK !== undefined) {
-    if (!Number.isInteger(opts.topK) || opts.topK < 1) throw new Error(`generate: topK must be a positive integer, got ${opts.topK}`);
+    if (!Number.isInteger(opts.topK) || opts.topK < 1)
+      throw new Error(`generate: topK must be a positive integer, got ${opts.topK}`);
     const k = Math.min(opts.topK, V);
     candidates = topIndices(logits, k);
   }
@@ -50,7 +51,8 @@ export function sampleNext(logits: Float32Array, opts: GenerateOptions, rng: Rng
   let probs = ids.map((i) => Math.exp((logits[i] - max) / temperature));
   let order = ids;
   if (opts.topP !== undefined) {
-    if (!(opts.topP > 0 && opts.topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${opts.topP}`);
+    if (!(opts.topP > 0 && opts.topP <= 1))
+      throw new Error(`generate: topP must be in (0, 1], got ${opts.topP}`);
     const total = probs.reduce((a, b) => a + b, 0);
     const sorted = probs.map((p, j) => [p / total, j] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
     let cum = 0;
@@ -92,7 +94,7 @@ function topIndices(logits: Float32Array, k: number): number[] {
   for (let i = 0; i < logits.length; i++) {
     if (heap.length < k) {
       heap.push(i);
-      for (let c = heap.length - 1; c > 0; ) {
+      for (let c = heap.length - 1; c > 0;) {
         const p = (c - 1) >> 1;
         if (!below(heap[c], heap[p])) break;
         [heap[c], heap[p]] = [heap[p], heap[c]];
@@ -121,7 +123,9 @@ export function generate(model: GPTModel, promptIds: readonly number[], opts: Ge
   if (promptIds.length === 0) throw new Error('generate: the prompt is empty; give at least one token id');
   for (const [i, id] of promptIds.entries()) {
     if (!Number.isInteger(id) || id < 0 || id >= model.cfg.vocabSize) {
-      throw new Error(`generate: token id ${id} at position ${i} is outside the vocabulary [0, ${model.cfg.vocabSize})`);
+      throw new Error(
+        `generate: token id ${id} at position ${i} is outside the vocabulary [0, ${model.cfg.vocabSize})`,
+      );
     }
   }
   if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0) {

@@ -37,7 +37,11 @@ export class FeedForward extends Module {
 
   constructor(embDim: number, rng: Rng = globalRng) {
     super();
-    this.layers = [new Linear(embDim, 4 * embDim, { rng }), new GELU(), new Linear(4 * embDim, embDim, { rng })];
+    this.layers = [
+      new Linear(embDim, 4 * embDim, { rng }),
+      new GELU(),
+      new Linear(4 * embDim, embDim, { rng }),
+    ];
   }
 
   forward(x: Tensor): Tensor {
@@ -55,10 +59,17 @@ export class TransformerBlock extends Module {
 
   constructor(cfg: GPTConfig, rng: Rng = globalRng) {
     super();
-    this.att = new FastMultiHeadAttention(cfg.embDim, cfg.embDim, cfg.contextLength, cfg.dropRate, cfg.nHeads, {
-      qkvBias: cfg.qkvBias,
-      rng,
-    });
+    this.att = new FastMultiHeadAttention(
+      cfg.embDim,
+      cfg.embDim,
+      cfg.contextLength,
+      cfg.dropRate,
+      cfg.nHeads,
+      {
+        qkvBias: cfg.qkvBias,
+        rng,
+      },
+    );
     this.ff = new FeedForward(cfg.embDim, rng);
     this.norm1 = new LayerNorm(cfg.embDim);
     this.norm2 = new LayerNorm(cfg.embDim);

@@ -4,7 +4,12 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadSafetensors, readSafetensorsHeader, saveSafetensors, type NamedTensor } from '../../io/safetensors.js';
+import {
+  loadSafetensors,
+  readSafetensorsHeader,
+  saveSafetensors,
+  type NamedTensor,
+} from '../../io/safetensors.js';
 import { shapeStr, type Tensor } from '../../tensor/tensor.js';
 import { configFromHF, configToHF, validateConfig, type GPTConfig } from './config.js';
 import { GPTModel } from './gpt.js';
@@ -63,7 +68,10 @@ function hfPlacements(model: GPTModel): Map<string, Placement> {
         },
       });
     }
-    const conv = (t: Tensor): Placement => ({ shape: [t.shape[1], t.shape[0]], place: (src) => transposeInto(src, t.shape[0], 0, t) });
+    const conv = (t: Tensor): Placement => ({
+      shape: [t.shape[1], t.shape[0]],
+      place: (src) => transposeInto(src, t.shape[0], 0, t),
+    });
     m.set(`${p}attn.c_proj.weight`, conv(b.att.out_proj.weight));
     m.set(`${p}attn.c_proj.bias`, direct(b.att.out_proj.bias!));
     m.set(`${p}ln_2.weight`, direct(b.norm2.scale));
@@ -117,7 +125,8 @@ export async function loadGPT2(dir: string, opts: { dropRate?: number } = {}): P
     // A model without qkv bias is saved with a zero c_attn.bias (the HF layout has no way to omit it).
     if (!cfg.qkvBias && /^h\.\d+\.attn\.c_attn\.bias$/.test(name)) continue;
     const p = placements.get(name);
-    if (!p) throw new Error(`${weightsPath}: unexpected tensor '${info.name}' for a ${cfg.nLayers}-layer GPT-2`);
+    if (!p)
+      throw new Error(`${weightsPath}: unexpected tensor '${info.name}' for a ${cfg.nLayers}-layer GPT-2`);
     if (shapeStr(info.shape) !== shapeStr(p.shape)) {
       throw new Error(
         `${weightsPath}: tensor '${info.name}' has shape ${shapeStr(info.shape)}, but config.json implies ${shapeStr(p.shape)}`,
@@ -126,7 +135,9 @@ export async function loadGPT2(dir: string, opts: { dropRate?: number } = {}): P
   }
   const missing = [...placements.keys()].filter((k) => !names.has(k));
   if (missing.length) {
-    throw new Error(`${weightsPath}: missing tensor(s) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
+    throw new Error(
+      `${weightsPath}: missing tensor(s) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`,
+    );
   }
   // Direct tensors stream straight into their parameters; transposed ones go through scratch buffers
   // in passes of bounded size, so peak memory stays near the model's own size.
@@ -135,9 +146,11 @@ export async function loadGPT2(dir: string, opts: { dropRate?: number } = {}): P
     const name = normaliseName(raw);
     return direct.has(name) ? placements.get(name)!.target! : null;
   });
-  const rest = header.tensors.filter((t) => placements.has(normaliseName(t.name)) && !direct.has(normaliseName(t.name)));
+  const rest = header.tensors.filter(
+    (t) => placements.has(normaliseName(t.name)) && !direct.has(normaliseName(t.name)),
+  );
   const passBytes = 256 * 1024 * 1024;
-  for (let i = 0; i < rest.length; ) {
+  for (let i = 0; i < rest.length;) {
     const batch = new Map<string, Float32Array>();
     let bytes = 0;
     while (i < rest.length && (batch.size === 0 || bytes + rest[i].numel * 4 <= passBytes)) {
@@ -156,7 +169,11 @@ export async function saveGPT2(model: GPTModel, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   const tensors = hfTensors(model);
   await saveSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
-  const cfg = { ...configToHF(model.cfg), gptkit_qkv_bias: model.cfg.qkvBias, gptkit_tied_head: model.cfg.tiedHead };
+  const cfg = {
+    ...configToHF(model.cfg),
+    gptkit_qkv_bias: model.cfg.qkvBias,
+    gptkit_tied_head: model.cfg.tiedHead,
+  };
   await writeFile(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
 }
 
@@ -186,9 +203,15 @@ export function hfTensors(model: GPTModel): NamedTensor[] {
     const p = `h.${i}.`;
     add(`${p}ln_1.weight`, [C], copy(b.norm1.scale));
     add(`${p}ln_1.bias`, [C], copy(b.norm1.shift));
-    add(`${p}attn.c_attn.weight`, [C, 3 * C], toConv([b.att.W_query.weight, b.att.W_key.weight, b.att.W_value.weight]));
+    add(
+      `${p}attn.c_attn.weight`,
+      [C, 3 * C],
+      toConv([b.att.W_query.weight, b.att.W_key.weight, b.att.W_value.weight]),
+    );
     const qkvb = new Float32Array(3 * C);
-    [b.att.W_query.bias, b.att.W_key.bias, b.att.W_value.bias].forEach((bias, j) => bias && qkvb.set(bias.data.subarray(0, C), j * C));
+    [b.att.W_query.bias, b.att.W_key.bias, b.att.W_value.bias].forEach(
+      (bias, j) => bias && qkvb.set(bias.data.subarray(0, C), j * C),
+    );
     add(`${p}attn.c_attn.bias`, [3 * C], qkvb);
     add(`${p}attn.c_proj.weight`, [C, C], toConv([b.att.out_proj.weight]));
     add(`${p}attn.c_proj.bias`, [C], copy(b.att.out_proj.bias!));
@@ -201,6 +224,7 @@ export function hfTensors(model: GPTModel): NamedTensor[] {
   }
   add('ln_f.weight', [C], copy(model.final_norm.scale));
   add('ln_f.bias', [C], copy(model.final_norm.shift));
-  if (!model.cfg.tiedHead) add('lm_head.weight', [...model.out_head.weight.shape], copy(model.out_head.weight));
+  if (!model.cfg.tiedHead)
+    add('lm_head.weight', [...model.out_head.weight.shape], copy(model.out_head.weight));
   return out;
 }

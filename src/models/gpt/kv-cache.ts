@@ -30,7 +30,9 @@ export class KVCache {
     const kc = this.keys[layer];
     const vc = this.values[layer];
     if (kc.shape[0] !== B || kc.shape[1] !== H || kc.shape[3] !== D) {
-      throw new Error(`KVCache: layer ${layer} holds ${shapeStr(kc.shape)}, got new keys ${shapeStr(k.shape)}`);
+      throw new Error(
+        `KVCache: layer ${layer} holds ${shapeStr(kc.shape)}, got new keys ${shapeStr(k.shape)}`,
+      );
     }
     ops.assignInto(ops.narrow(kc, 2, this.length, Tn), k);
     ops.assignInto(ops.narrow(vc, 2, this.length, Tn), v);

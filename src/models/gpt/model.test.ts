@@ -72,7 +72,8 @@ describe('attention (book chapter 3)', () => {
     backward(ops.sum(ops.mul(a, a)));
     backward(ops.sum(ops.mul(b, b)));
     const ra = new Map(readable.namedParameters());
-    for (const [name, p] of fast.namedParameters()) close(p.grad!.toArray(), ra.get(name)!.grad!.toArray(), 1e-4, name);
+    for (const [name, p] of fast.namedParameters())
+      close(p.grad!.toArray(), ra.get(name)!.grad!.toArray(), 1e-4, name);
   });
 });
 
@@ -81,13 +82,22 @@ describe('GPT model (book chapter 4)', () => {
     const count = (cfg: typeof GPT2_PRESETS.x) => {
       const C = cfg.embDim;
       const block = 4 * C * C + (cfg.qkvBias ? 3 * C : 0) + C + 2 * (4 * C * C) + 4 * C + C + 4 * C;
-      return cfg.vocabSize * C + cfg.contextLength * C + cfg.nLayers * block + 2 * C + (cfg.tiedHead ? 0 : cfg.vocabSize * C);
+      return (
+        cfg.vocabSize * C +
+        cfg.contextLength * C +
+        cfg.nLayers * block +
+        2 * C +
+        (cfg.tiedHead ? 0 : cfg.vocabSize * C)
+      );
     };
     // The formula above is checked against a real (small-vocab) model first, then applied to the presets
     // without allocating 1.5B parameters.
     const small = { ...GPT2_PRESETS['gpt2-small'], vocabSize: 100, contextLength: 16, nLayers: 2 };
     assert.equal(new GPTModel(small).numParameters(), count(small));
-    assert.equal(new GPTModel({ ...small, tiedHead: true, qkvBias: true }).numParameters(), count({ ...small, tiedHead: true, qkvBias: true }));
+    assert.equal(
+      new GPTModel({ ...small, tiedHead: true, qkvBias: true }).numParameters(),
+      count({ ...small, tiedHead: true, qkvBias: true }),
+    );
     assert.equal(count(GPT2_PRESETS['gpt2-small']), 163_009_536);
     assert.equal(count({ ...GPT2_PRESETS['gpt2-small'], tiedHead: true, qkvBias: true }), 124_439_808);
     assert.equal(count({ ...GPT2_PRESETS['gpt2-medium'], tiedHead: true, qkvBias: true }), 354_823_168);
@@ -96,24 +106,41 @@ describe('GPT model (book chapter 4)', () => {
   });
 
   it('forward gives (B, T, V) logits and rejects bad input', () => {
-    const model = new GPTModel(presetConfig('gpt2-small', { vocabSize: 50, contextLength: 8, embDim: 16, nHeads: 2, nLayers: 2 }));
+    const model = new GPTModel(
+      presetConfig('gpt2-small', { vocabSize: 50, contextLength: 8, embDim: 16, nHeads: 2, nLayers: 2 }),
+    );
     const ids = ops.fromArray([1, 2, 3, 4, 5, 6], [2, 3], 'int32');
     assert.deepEqual(model.forward(ids).shape, [2, 3, 50]);
-    assert.throws(() => model.forward(ops.fromArray([1, 2], [2], 'int32')), /expected int32 token ids of shape \(B, T\)/);
-    assert.throws(() => model.forward(ops.fromArray([1, 99], [1, 2], 'int32')), /index 99 .* out of range \[0, 50\)/);
-    assert.throws(() => model.forward(ops.fromArray(new Array(9).fill(1), [1, 9], 'int32')), /exceed the context length 8/);
+    assert.throws(
+      () => model.forward(ops.fromArray([1, 2], [2], 'int32')),
+      /expected int32 token ids of shape \(B, T\)/,
+    );
+    assert.throws(
+      () => model.forward(ops.fromArray([1, 99], [1, 2], 'int32')),
+      /index 99 .* out of range \[0, 50\)/,
+    );
+    assert.throws(
+      () => model.forward(ops.fromArray(new Array(9).fill(1), [1, 9], 'int32')),
+      /exceed the context length 8/,
+    );
     assert.throws(() => presetConfig('gpt3'), /unknown model configuration 'gpt3'/);
   });
 
   it('KV-cache generation equals uncached generation, also past the context length', () => {
-    const model = new GPTModel(presetConfig('gpt2-small', { vocabSize: 64, contextLength: 12, embDim: 32, nHeads: 4, nLayers: 2 }), new Rng(3));
+    const model = new GPTModel(
+      presetConfig('gpt2-small', { vocabSize: 64, contextLength: 12, embDim: 32, nHeads: 4, nLayers: 2 }),
+      new Rng(3),
+    );
     const prompt = [5, 9, 1];
     const cached = generate(model, prompt, { maxNewTokens: 20 });
     const uncached = generate(model, prompt, { maxNewTokens: 20, useCache: false });
     assert.deepEqual(cached, uncached);
     // A prompt longer than the context is cropped to its last contextLength tokens.
     const long = Array.from({ length: 30 }, (_, i) => (i * 7) % 64);
-    assert.deepEqual(generate(model, long, { maxNewTokens: 5 }), generate(model, long.slice(-12), { maxNewTokens: 5, useCache: false }));
+    assert.deepEqual(
+      generate(model, long, { maxNewTokens: 5 }),
+      generate(model, long.slice(-12), { maxNewTokens: 5, useCache: false }),
+    );
     // Sampling is reproducible with a seed and stops at a stop token.
     const s1 = generate(model, prompt, { maxNewTokens: 10, temperature: 1.4, topK: 20, seed: 7 });
     const s2 = generate(model, prompt, { maxNewTokens: 10, temperature: 1.4, topK: 20, seed: 7 });
@@ -125,7 +152,17 @@ describe('GPT model (book chapter 4)', () => {
   });
 
   it('a training step through the readable (dropout) path reduces the loss', () => {
-    const model = new GPTModel(presetConfig('gpt2-small', { vocabSize: 40, contextLength: 8, embDim: 16, nHeads: 2, nLayers: 1, dropRate: 0.1 }), new Rng(1));
+    const model = new GPTModel(
+      presetConfig('gpt2-small', {
+        vocabSize: 40,
+        contextLength: 8,
+        embDim: 16,
+        nHeads: 2,
+        nLayers: 1,
+        dropRate: 0.1,
+      }),
+      new Rng(1),
+    );
     const ids = ops.fromArray([1, 2, 3, 4, 5, 6, 7, 8], [1, 8], 'int32');
     const targets = ops.fromArray([2, 3, 4, 5, 6, 7, 8, 9], [1, 8], 'int32');
     const losses: number[] = [];
@@ -135,7 +172,8 @@ describe('GPT model (book chapter 4)', () => {
           model.zeroGrad();
           const loss = ops.crossEntropy(model.forward(ids), targets);
           backward(loss);
-          for (const p of model.parameters()) for (let j = 0; j < p.size; j++) p.data[j] -= 0.05 * p.grad!.data[j];
+          for (const p of model.parameters())
+            for (let j = 0; j < p.size; j++) p.data[j] -= 0.05 * p.grad!.data[j];
           return loss.item();
         }),
       );

@@ -48,7 +48,8 @@ for (const backendName of availableBackends()) {
       const logits = model.eval().forward(ids);
       assert.deepEqual(logits.shape, [1, ...ref.shape]);
       let maxDiff = 0;
-      for (let i = 0; i < ref.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(logits.data[i] - ref.data[i]));
+      for (let i = 0; i < ref.data.length; i++)
+        maxDiff = Math.max(maxDiff, Math.abs(logits.data[i] - ref.data[i]));
       assert.ok(maxDiff <= 1e-4, `max abs diff ${maxDiff}`);
     });
 
