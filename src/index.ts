@@ -65,6 +65,7 @@ export {
   type KnownModel,
   type DownloadResult,
   type ModelRef,
+  type ProgressCallback,
 } from './io/hub.js';
 
 // Training

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GPT2_PATTERN, gpt2PieceEnd, InvalidUtf16Error, splitGpt2 } from './pretokenize.js';
+import { mulberry32 } from '../data/rng.js';
 
 function regexSplit(text: string): string[] {
   return [...text.matchAll(GPT2_PATTERN)].map((m) => m[0]);
@@ -56,17 +57,6 @@ const ALPHABET = [
   '$',
   '_',
 ];
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('the scanner splits exactly as the GPT-2 regex on 3,000 random strings', () => {
   const rand = mulberry32(42);

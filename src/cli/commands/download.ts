@@ -2,7 +2,7 @@
 // Only the command line: resuming, verification and caching live in src/io/hub.ts.
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { downloadModel, KNOWN_MODELS, type ProgressCallback } from '../../io/hub.js';
+import { downloadModel, KNOWN_MODELS, type ProgressCallback } from '../../index.js';
 
 const mb = (n: number): string => (n / 1e6).toFixed(1);
 const human = (n: number): string =>

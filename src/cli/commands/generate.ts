@@ -2,11 +2,8 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveModelRef } from '../../io/hub.js';
-import { loadGPT2 } from '../../models/gpt/gpt2-weights.js';
-import { generate } from '../../models/gpt/generate.js';
-import { loadGpt2Tokenizer } from '../../tokenizer/gpt2.js';
 import { parseIntArg, parseFloatArg } from '../args.js';
+import { resolveModelRef, loadGPT2, generate, loadGpt2Tokenizer } from '../../index.js';
 
 const END_OF_TEXT = 50256;
 

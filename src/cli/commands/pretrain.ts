@@ -4,10 +4,15 @@ import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
-import { getBackend } from '../../backend/index.js';
-import { latestCheckpoint, readTrainingState } from '../../train/checkpoint.js';
-import { PRETRAIN_DEFAULTS, pretrain, type PretrainOptions } from '../../train/pretrain.js';
 import { parseFloatArg, parseIntArg } from '../args.js';
+import {
+  getBackend,
+  latestCheckpoint,
+  readTrainingState,
+  PRETRAIN_DEFAULTS,
+  pretrain,
+  type PretrainOptions,
+} from '../../index.js';
 
 interface PretrainCliOptions {
   data?: string;

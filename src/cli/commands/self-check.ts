@@ -1,8 +1,6 @@
 // `gptkit self-check`: which compute backend runs, and a tiny engine check against known values.
 import type { Command } from 'commander';
-import { getBackend } from '../../backend/index.js';
-import * as ops from '../../ops/index.js';
-import { backward } from '../../tensor/autograd.js';
+import { getBackend, ops, backward } from '../../index.js';
 
 export function register(program: Command): void {
   program

@@ -2,10 +2,13 @@
 // A thin shell over the tokenizer API; it does not train or save anything.
 import type { Command } from 'commander';
 import { readFileSync, statSync } from 'node:fs';
-import { dataPath } from '../../data/paths.js';
-import { BpeTokenizerSimple } from '../../tokenizer/bpe-train.js';
-import { Gpt2Tokenizer, loadGpt2Tokenizer } from '../../tokenizer/gpt2.js';
-import { SimpleTokenizerV2 } from '../../tokenizer/simple.js';
+import {
+  dataPath,
+  BpeTokenizerSimple,
+  Gpt2Tokenizer,
+  loadGpt2Tokenizer,
+  SimpleTokenizerV2,
+} from '../../index.js';
 
 export interface CommandOutput {
   out: (text: string) => void;

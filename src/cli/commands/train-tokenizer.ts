@@ -3,7 +3,7 @@
 // (a folder with encoder.json + vocab.bpe) with --byte-level. Not a corpus pipeline: one file in.
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { BpeTokenizerSimple, saveByteLevelBpe, trainByteLevelBpe } from '../../tokenizer/bpe-train.js';
+import { BpeTokenizerSimple, saveByteLevelBpe, trainByteLevelBpe } from '../../index.js';
 
 export interface CommandOutput {
   out: (text: string) => void;
