@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { readSafetensors } from '../../io/safetensors.js';
 import * as ops from '../../ops/index.js';
-import { backward } from '../../tensor/autograd.js';
+import { backward, noGrad } from '../../tensor/autograd.js';
+import { globalRng, Rng } from '../../tensor/rng.js';
 import { tidy } from '../../tensor/tensor.js';
 import { availableBackends, setBackend } from '../../backend/index.js';
 import { generate } from './generate.js';
@@ -94,3 +95,46 @@ for (const backendName of availableBackends()) {
     });
   });
 }
+
+describe('training-mode gradients with dropout', () => {
+  it('match central finite differences of the whole model (dropout masks replayed from the RNG state)', async () => {
+    const model = (await loadGPT2(join(fixtureDir, 'model'), { dropRate: 0.1 })).train();
+    const inputs = ops.fromArray(expected.batch.inputs.flat(), [2, 32], 'int32');
+    const targets = ops.fromArray(expected.batch.targets.flat(), [2, 32], 'int32');
+    globalRng.seed(99);
+    const state = globalRng.getState();
+    // Every forward replays the same dropout masks, so the loss is a deterministic function of the weights.
+    const lossAt = () => {
+      globalRng.setState(state);
+      return noGrad(() => ops.crossEntropy(model.forward(inputs), targets).item());
+    };
+    globalRng.setState(state);
+    backward(ops.crossEntropy(model.forward(inputs), targets));
+    const pick = new Rng(3);
+    let checked = 0;
+    for (const [name, p] of model.namedParameters()) {
+      // The largest of a few random entries: float32 differences resolve gradients above ~1e-3.
+      let i = 0;
+      for (let t = 0; t < 50; t++) {
+        const j = pick.int(p.size);
+        if (Math.abs(p.grad!.data[j]) > Math.abs(p.grad!.data[i])) i = j;
+      }
+      const analytic = p.grad!.data[i];
+      if (Math.abs(analytic) < 1e-3) continue;
+      const orig = p.data[i];
+      const eps = 3e-3;
+      p.data[i] = orig + eps;
+      const plus = lossAt();
+      p.data[i] = orig - eps;
+      const minus = lossAt();
+      p.data[i] = orig;
+      const numeric = (plus - minus) / (2 * eps);
+      assert.ok(
+        Math.abs(numeric - analytic) <= 0.03 * Math.abs(analytic),
+        `${name}[${i}]: analytic ${analytic}, numeric ${numeric}`,
+      );
+      checked++;
+    }
+    assert.ok(checked >= 20, `checked ${checked} parameters`);
+  });
+});
