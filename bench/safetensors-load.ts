@@ -1,5 +1,6 @@
 // Benchmark: stream-load a synthetic gpt2-xl-sized safetensors file (6.4 GB in F32) into fresh Float32Arrays and
 // report time, GB/s and peak RSS against the model's size. Not a correctness test (see src/io/safetensors.test.ts).
+import { loadGPT2 } from '../src/models/gpt/gpt2-weights.js';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,8 @@ import {
 } from '../src/io/safetensors.js';
 
 const USAGE = `usage: node dist/bench/safetensors-load.js [--dtype F32|F16|BF16] [--layers N] [--chunk-mib N] [--concurrency N]
-                                           [--dir DIR] [--drop-caches]`;
+                                           [--dir DIR] [--drop-caches] [--model]
+  --model: load through loadGPT2 into a GPTModel (with a gpt2-xl config.json) instead of into bare arrays`;
 
 /** gpt2-xl as stored on the hub: n_embd 1600, 48 layers, vocab 50257, ctx 1024, causal-mask buffers included. */
 function gpt2Tensors(
@@ -110,6 +112,7 @@ export async function run(args: string[]): Promise<void> {
       concurrency: { type: 'string', default: '2' },
       dir: { type: 'string' },
       'drop-caches': { type: 'boolean', default: false },
+      model: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -144,6 +147,24 @@ export async function run(args: string[]): Promise<void> {
     }
     const rssBeforeLoad = rssBytes();
 
+    if (values.model) {
+      // The whole user path: config.json + model.safetensors -> a GPTModel (Conv1D weights transposed).
+      const hf = { n_embd: 1600, n_layer: layers, n_head: 25, n_positions: 1024, vocab_size: 50257 };
+      await writeFile(join(dir, 'config.json'), JSON.stringify(hf));
+      t = performance.now();
+      const model = await loadGPT2(dir);
+      const seconds = (performance.now() - t) / 1000;
+      const peak = rssBytes();
+      const modelBytes = model.numParameters() * 4;
+      console.log(
+        `loadGPT2: ${model.numParameters().toLocaleString('en-US')} parameters in ${seconds.toFixed(2)} s`,
+      );
+      console.log(
+        `peak RSS: ${gb(peak)} = ${(peak / modelBytes).toFixed(3)} x the model's parameters (${gb(modelBytes)}); ` +
+          `${gb(rssBeforeLoad)} before loading`,
+      );
+      return;
+    }
     const arrays = new Map<string, Float32Array>();
     t = performance.now();
     const res = await loadSafetensors(path, (name, info) => {

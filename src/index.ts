@@ -10,7 +10,17 @@ export * as ops from './ops/index.js';
 export { gradcheck } from './ops/gradcheck.js';
 
 // Neural network building blocks
-export { Module, parameter, isParameter, Linear, Embedding, LayerNorm, Dropout, GELU } from './nn/index.js';
+export {
+  Module,
+  parameter,
+  isParameter,
+  Linear,
+  Embedding,
+  LayerNorm,
+  Dropout,
+  GELU,
+  withoutInit,
+} from './nn/index.js';
 
 // GPT models
 export {

@@ -1,3 +1,3 @@
 // nn: modules and layers.
 export { Module, parameter, isParameter } from './module.js';
-export { Linear, Embedding, LayerNorm, Dropout, GELU } from './layers.js';
+export { Linear, Embedding, LayerNorm, Dropout, GELU, withoutInit } from './layers.js';

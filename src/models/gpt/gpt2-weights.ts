@@ -13,6 +13,7 @@ import {
 import { shapeStr, type Tensor } from '../../tensor/tensor.js';
 import { configFromHF, configToHF, validateConfig, type GPTConfig } from './config.js';
 import { GPTModel } from './gpt.js';
+import { withoutInit } from '../../nn/layers.js';
 
 /** How one checkpoint tensor lands in the model: into which parameters, and how. */
 interface Placement {
@@ -117,7 +118,7 @@ export async function loadGPT2(dir: string, opts: { dropRate?: number } = {}): P
     qkvBias: hf.gptkit_qkv_bias === undefined ? true : Boolean(hf.gptkit_qkv_bias),
     tiedHead: !names.has('lm_head.weight'),
   };
-  const model = new GPTModel(cfg);
+  const model = withoutInit(() => new GPTModel(cfg)); // every parameter is about to be overwritten
   const placements = hfPlacements(model);
   for (const info of header.tensors) {
     const name = normaliseName(info.name);
