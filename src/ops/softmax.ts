@@ -1,14 +1,11 @@
 // softmax and logSoftmax over one axis. softmax is a fused backend kernel over the last axis;
 // other axes are moved last (a copy) and back.
-import { record } from '../tensor/autograd.js';
+import { noGrad, record } from '../tensor/autograd.js';
 import { empty, Tensor } from '../tensor/tensor.js';
-import { sub, _binaryNoGrad } from './elementwise.js';
+import { _binaryNoGrad, exp, log, sub } from './elementwise.js';
+import { max, sum } from './reduce.js';
 import { assertFloat, backendFor, normAxis } from './util.js';
 import { contiguous, transpose } from './view.js';
-import { max } from './reduce.js';
-import { sum } from './reduce.js';
-import { exp, log } from './elementwise.js';
-import { noGrad } from '../tensor/autograd.js';
 
 export function softmax(x: Tensor, axis = -1): Tensor {
   assertFloat('softmax', x);
