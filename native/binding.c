@@ -3,7 +3,10 @@
 #ifndef NAPI_VERSION
 #define NAPI_VERSION 8
 #endif
+#define _GNU_SOURCE /* MADV_HUGEPAGE */
 #include <math.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <node_api.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -410,6 +413,27 @@ static napi_value js_isa(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* adviseHugePages(arrayBuffer): ask Linux for transparent huge pages on the 2 MiB-aligned interior of a large,
+ * not yet touched buffer. One fault then maps 2 MiB instead of 4 KiB (first touch costs ~15 us per fault on our
+ * machines) and big streaming kernels take fewer TLB misses. Returns whether the advice was taken. */
+static napi_value js_advise_huge_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], r;
+  void *data = NULL;
+  size_t len = 0;
+  int ok = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 1 &&
+      napi_get_arraybuffer_info(env, argv[0], &data, &len) == napi_ok && data) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)data + huge - 1) & ~(huge - 1), hi = ((uintptr_t)data + len) & ~(huge - 1);
+    if (hi > lo) ok = madvise((void *)lo, hi - lo, MADV_HUGEPAGE) == 0;
+#endif
+  }
+  napi_get_boolean(env, ok, &r);
+  return r;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
 #define FN(name, f) {name, NULL, f, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -428,6 +452,7 @@ NAPI_MODULE_INIT() {
       FN("threads", js_threads),
       FN("setThreads", js_set_threads),
       FN("isa", js_isa),
+      FN("adviseHugePages", js_advise_huge_pages),
 #undef FN
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;

@@ -166,6 +166,12 @@ export interface Backend {
   attention(args: AttentionArgs): void;
   attentionBackward(args: AttentionBackwardArgs): void;
 
+  /**
+   * Optional: advise the OS to back a large, not yet touched buffer with huge pages (fewer first-touch
+   * faults and TLB misses). Returns whether the advice was taken.
+   */
+  adviseHugePages?(buffer: ArrayBuffer): boolean;
+
   /** PyTorch AdamW: p -= lr*wd*p; m,v moments; p -= lr * mhat / (sqrt(vhat) + eps). */
   adamw(args: AdamWArgs): void;
 }

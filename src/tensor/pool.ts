@@ -2,6 +2,8 @@
 // garbage collector, because first-touching fresh pages costs ~15 us per 4 KiB on our machines.
 // It is not a general allocator: buffers are whole ArrayBuffers, never split or coalesced.
 
+import { getBackend } from '../backend/index.js';
+
 export type DType = 'float32' | 'float64' | 'int32';
 export type TypedArrayOf<D extends DType> = D extends 'float32'
   ? Float32Array
@@ -11,6 +13,9 @@ export type TypedArrayOf<D extends DType> = D extends 'float32'
 export type AnyTypedArray = Float32Array | Float64Array | Int32Array;
 
 export const BYTES: Record<DType, number> = { float32: 4, float64: 8, int32: 4 };
+
+/** Fresh buffers of at least this many bytes are offered huge pages (when the backend can advise). */
+const HUGE_PAGE_MIN_BYTES = 4 << 20;
 
 /** Buffers smaller than this many elements are not pooled: the GC handles them cheaply. */
 const MIN_POOLED = 1024;
@@ -53,6 +58,7 @@ export class BufferPool {
       return arr;
     }
     buf = new ArrayBuffer(cls * BYTES[dtype]);
+    if (buf.byteLength >= HUGE_PAGE_MIN_BYTES) getBackend().adviseHugePages?.(buf);
     this.stats.allocations++;
     this.stats.bytesAllocated += buf.byteLength;
     return make(dtype, buf, n);

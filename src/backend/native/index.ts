@@ -97,6 +97,7 @@ export interface NativeAddon {
   setThreads(n: number): void;
   /** The SIMD path in use: 'avx512' | 'avx2' | 'portable'. */
   isa(): string;
+  adviseHugePages(buffer: ArrayBuffer): boolean;
 }
 
 function f32(x: FloatArray, name: string): Float32Array {
@@ -226,6 +227,7 @@ export function createNativeBackend(addon: NativeAddon): Backend {
         f32(g.dv, 'dv'),
         attnParams(g),
       ),
+    adviseHugePages: (buffer: ArrayBuffer) => addon.adviseHugePages(buffer),
     adamw(g: AdamWArgs) {
       op[0] = g.n;
       op[1] = g.lr;
