@@ -1,3 +1,5 @@
+// gptkit side of the comparison: train from init.safetensors on batches.json, print loss and gradient norm per step.
+// Usage: node gptkit-run.mjs [dropout=0.1] [steps=22] [all|attn-only|resid-only]
 import { GPTModel } from '../../dist/src/models/gpt/gpt.js';
 import { presetConfig } from '../../dist/src/models/gpt/config.js';
 import * as ops from '../../dist/src/ops/index.js';
