@@ -131,6 +131,13 @@ export function backward(root: Tensor, gradOutput?: Tensor): void {
       accumulateLeaf(t, g);
       continue;
     }
+    // Backward closures read their inputs' memory directly: a disposed input (its tidy() scope ended
+    // before backward) would hand them reused buffers, so refuse instead of computing garbage.
+    if (node.inputs.some((x) => x.disposed)) {
+      throw new Error(
+        `backward: an input of ${node.op} was disposed (its tidy() scope ended); call backward inside the same tidy()`,
+      );
+    }
     const inputGrads = noGrad(() => node.backward(g));
     if (inputGrads.length !== node.inputs.length) {
       throw new Error(

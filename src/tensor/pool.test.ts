@@ -26,6 +26,16 @@ describe('buffer pool', () => {
     assert.deepEqual([p.stats.allocations, p.stats.reuses], [1, 1]);
   });
 
+  it('backward after the forward tidy() scope ended fails loudly instead of reading reused memory', () => {
+    const w = ops.randn([64, 64]);
+    w.requiresGrad = true;
+    const loss = tidy(() => ops.sum(ops.matmul(ops.gelu(w), w)));
+    assert.throws(
+      () => backward(loss),
+      /was disposed \(its tidy\(\) scope ended\); call backward inside the same tidy\(\)/,
+    );
+  });
+
   it('disposed tensors return storage; use after dispose fails loudly', () => {
     const t = empty([4096]);
     t.dispose();
