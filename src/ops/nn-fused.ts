@@ -6,6 +6,7 @@ import { empty, shapeStr, Tensor } from '../tensor/tensor.js';
 import { assertFloat, backendFor } from './util.js';
 import { contiguous, reshape } from './view.js';
 import type { FloatArray } from '../backend/index.js';
+import { fmix32 } from '../backend/backend.js';
 
 /** The contiguous elements of t as a typed array of exactly t.size elements. */
 export function flat(t: Tensor): FloatArray {
@@ -158,15 +159,8 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
 
 /** Keep/drop decision of element i for a dropout seed: a counter-based hash, so backward regenerates the mask. */
 function dropMask(seed: number, threshold: number, scale: number, n: number, out: FloatArray): void {
-  for (let i = 0; i < n; i++) {
-    let h = (seed + Math.imul(i, 0x9e3779b9)) >>> 0;
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-    out[i] = h >>> 8 < threshold ? 0 : scale;
-  }
+  for (let i = 0; i < n; i++)
+    out[i] = fmix32((seed + Math.imul(i, 0x9e3779b9)) >>> 0) >>> 8 < threshold ? 0 : scale;
 }
 
 /**
