@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { downloadModel, hubFileUrl, modelCacheDir, resolveModelRef } from './hub.js';
 
-// Compiled to dist/src/io/, so the repo root is three levels up and shared/ sits beside it.
+// Compiled to dist/src/io/, so the repo root (with test/fixtures) is three levels up.
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const sourceDir = join(repoRoot, '..', 'shared', 'fixtures', 'gpt2-tiny', 'model');
+const sourceDir = join(repoRoot, 'test', 'fixtures', 'gpt2-tiny', 'model');
 
 interface Faults {
   /** Destroy the socket after this many body bytes on the first CDN GET. */

@@ -15,9 +15,9 @@ import {
   type TensorInfo,
 } from './safetensors.js';
 
-// Compiled to dist/src/io/, so the repo root is three levels up and shared/ sits beside it.
+// Compiled to dist/src/io/, so the repo root (with test/fixtures) is three levels up.
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const fixtures = join(repoRoot, '..', 'shared', 'fixtures', 'gpt2-tiny');
+const fixtures = join(repoRoot, 'test', 'fixtures', 'gpt2-tiny');
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'gptkit-st-'));

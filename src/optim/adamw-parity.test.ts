@@ -13,7 +13,7 @@ import { loadGPT2 } from '../models/gpt/gpt2-weights.js';
 import { AdamW, clipGradNorm, lrAt, SGD } from './index.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const fixtureDir = join(root, '..', 'shared', 'fixtures', 'gpt2-tiny');
+const fixtureDir = join(root, 'test', 'fixtures', 'gpt2-tiny');
 const expected = JSON.parse(readFileSync(join(fixtureDir, 'expected.json'), 'utf8')) as {
   batch: { inputs: number[][]; targets: number[][] };
   adamw: {

@@ -304,7 +304,7 @@ describe('pretrain: killed while saving a checkpoint', () => {
 });
 
 describe('pretrain: continuing a Hugging Face GPT-2 directory (tied head, qkv bias)', () => {
-  const fixture = join(packageRootPath(), '..', 'shared', 'fixtures', 'gpt2-tiny', 'model');
+  const fixture = join(packageRootPath(), 'test', 'fixtures', 'gpt2-tiny', 'model');
   const opts = (outDir: string, extra: Partial<PretrainOptions> = {}) =>
     tinyOptions(outDir, {
       model: fixture,
@@ -318,7 +318,6 @@ describe('pretrain: continuing a Hugging Face GPT-2 directory (tied head, qkv bi
 
   it(
     'trains from the loaded weights and resumes exactly from its checkpoints',
-    { skip: !existsSync(fixture) && 'no fixture' },
     async () => {
       const full = await pretrain(opts(freshDir()));
       assert.equal(full.model.cfg.tiedHead, true);

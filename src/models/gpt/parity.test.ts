@@ -16,7 +16,7 @@ import { loadGPT2 } from './gpt2-weights.js';
 import type { GPTModel } from './gpt.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
-const fixtureDir = join(root, '..', 'shared', 'fixtures', 'gpt2-tiny');
+const fixtureDir = join(root, 'test', 'fixtures', 'gpt2-tiny');
 
 interface Expected {
   prompt_ids: number[];
