@@ -20,16 +20,24 @@ export {
   Dropout,
   GELU,
   withoutInit,
+  LoRALayer,
+  LoRALinear,
+  applyLoRA,
+  mergeLoRA,
+  loraParameters,
+  type LoRAOptions,
 } from './nn/index.js';
 
 // GPT models
 export {
   GPT2_PRESETS,
   presetConfig,
-  configFromHF,
+  parseModelConfig,
   configToHF,
+  configMismatch,
   validateConfig,
   type GPTConfig,
+  type ModelConfigFile,
 } from './models/gpt/config.js';
 export {
   simplifiedSelfAttention,
@@ -42,7 +50,28 @@ export {
 export { GPTModel, TransformerBlock, FeedForward, FastMultiHeadAttention } from './models/gpt/gpt.js';
 export { KVCache } from './models/gpt/kv-cache.js';
 export { generate, sampleNext, type GenerateOptions } from './models/gpt/generate.js';
-export { loadGPT2, saveGPT2, hfTensors } from './models/gpt/gpt2-weights.js';
+export {
+  loadGPT2,
+  saveGPT2,
+  readModelConfig,
+  gpt2Layout,
+  hfTensors,
+  modelTensors,
+  placeModelTensors,
+  extraParameters,
+  type LayoutEntry,
+} from './models/gpt/gpt2-weights.js';
+export { resolveModel, type ModelSource, type ResolveModelOptions } from './models/gpt/source.js';
+export {
+  saveAdapters,
+  loadAdapters,
+  readAdapterConfig,
+  adapterTensors,
+  ADAPTER_CONFIG,
+  ADAPTER_WEIGHTS,
+  type AdapterConfig,
+} from './models/gpt/adapters.js';
+export { initGPT2Weights } from './models/gpt/init.js';
 
 // Optimisation
 export {

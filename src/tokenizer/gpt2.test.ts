@@ -22,17 +22,16 @@ interface FixtureCase {
 }
 
 test('matches every case of the reference table (gpt2-cases.json)', () => {
-    const tok = loadGpt2Tokenizer();
-    const { cases } = JSON.parse(readFileSync(fixtureFile, 'utf8')) as { cases: FixtureCase[] };
-    assert.ok(cases.length >= 15);
-    for (const c of cases) {
-      const text = c.text ?? readFileSync(dataPath(c.file!), 'utf8');
-      const label = c.file ?? JSON.stringify(text).slice(0, 60);
-      assert.deepEqual(tok.encode(text), c.ids, label);
-      assert.equal(tok.decode(c.ids), text, `decode ${label}`);
-    }
-  },
-);
+  const tok = loadGpt2Tokenizer();
+  const { cases } = JSON.parse(readFileSync(fixtureFile, 'utf8')) as { cases: FixtureCase[] };
+  assert.ok(cases.length >= 15);
+  for (const c of cases) {
+    const text = c.text ?? readFileSync(dataPath(c.file!), 'utf8');
+    const label = c.file ?? JSON.stringify(text).slice(0, 60);
+    assert.deepEqual(tok.encode(text), c.ids, label);
+    assert.equal(tok.decode(c.ids), text, `decode ${label}`);
+  }
+});
 
 test('the-verdict.txt is 5,145 tokens starting as in the book', () => {
   const tok = loadGpt2Tokenizer();

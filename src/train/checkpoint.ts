@@ -1,20 +1,22 @@
-// Training checkpoints: versioned directories ROOT/step-000085/ (weights in the Hugging Face GPT-2 layout,
-// optimizer moments in safetensors, state.json) and a pointer ROOT/latest.json that is replaced atomically
-// only after the new directory is complete and fsynced. A crash at any point leaves the previous checkpoint
-// usable. Not a model format of its own: each step directory also loads with loadGPT2 as a plain model.
+// Training checkpoints of every task: versioned directories ROOT/step-000085/ (every parameter of the model
+// in model.safetensors: the Hugging Face GPT-2 layout plus whatever it has no name for, such as LoRA
+// adapters; optimizer moments in safetensors; state.json) and a pointer ROOT/latest.json that is replaced
+// atomically only after the new directory is complete and fsynced. A crash at any point leaves the
+// previous checkpoint usable. A step directory of a plain model also loads with loadGPT2.
 import { existsSync } from 'node:fs';
-import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../io/atomic.js';
 import { readSafetensors, saveSafetensors } from '../io/safetensors.js';
-import { saveGPT2 } from '../models/gpt/gpt2-weights.js';
-import type { GPTConfig } from '../models/gpt/config.js';
+import { configToHF, type GPTConfig } from '../models/gpt/config.js';
 import { GPTModel } from '../models/gpt/gpt.js';
+import { modelTensors, placeModelTensors } from '../models/gpt/gpt2-weights.js';
+import { withoutInit } from '../nn/layers.js';
+import { applyLoRA, type LoRAOptions } from '../nn/lora.js';
 import type { Optimizer } from '../optim/index.js';
-import { shapeStr, type Tensor } from '../tensor/tensor.js';
 
-export const CHECKPOINT_FORMAT = 'gptkit-pretrain-checkpoint';
-export const CHECKPOINT_VERSION = 1;
+export const CHECKPOINT_FORMAT = 'gptkit-training-checkpoint';
+export const CHECKPOINT_VERSION = 2;
 const POINTER = 'latest.json';
 const STATE = 'state.json';
 const OPTIMIZER = 'optimizer.safetensors';
@@ -36,10 +38,63 @@ export interface MetricRecord {
   elapsed: number;
 }
 
+/** A task's summary of one epoch (accuracies, ...), as logged to metrics.jsonl with kind "epoch". */
+export interface EpochRecord {
+  /** 1-based. */
+  epoch: number;
+  /** Optimizer steps completed at the end of the epoch. */
+  step: number;
+  tokensSeen: number;
+  values: Record<string, number>;
+  elapsed: number;
+}
+
+/** How to rebuild a trained model's structure before its weights are loaded. */
+export interface ModelStructure {
+  /** The architecture (a classifier has numClasses). */
+  config: GPTConfig;
+  /** LoRA layers on every Linear. */
+  lora?: Required<Pick<LoRAOptions, 'rank' | 'alpha' | 'scaling'>>;
+  /** Names of the trainable parameters (every other one is frozen). */
+  trainable: string[];
+  /** A classifier's class names. */
+  labels?: string[];
+}
+
+/** Build a model of this structure with uninitialised weights (they are loaded next). */
+export function buildModelSkeleton(structure: ModelStructure): GPTModel {
+  const model = withoutInit(() => {
+    const m = new GPTModel(structure.config);
+    if (structure.lora) applyLoRA(m, structure.lora);
+    return m;
+  });
+  const trainable = new Set(structure.trainable);
+  for (const [name, p] of model.namedParameters()) p.requiresGrad = trainable.has(name);
+  return model;
+}
+
+/** The structure of a model as it stands (for checkpoints). */
+export function modelStructure(
+  model: GPTModel,
+  extra: { lora?: ModelStructure['lora']; labels?: string[] } = {},
+): ModelStructure {
+  return {
+    config: { ...model.cfg },
+    ...extra,
+    trainable: model
+      .namedParameters()
+      .filter(([, p]) => p.requiresGrad)
+      .map(([n]) => n),
+  };
+}
+
 /** Everything besides weights and optimizer moments that an exact resume needs. */
 export interface TrainingState {
   format: typeof CHECKPOINT_FORMAT;
   version: number;
+  /** The task that wrote it: 'pretrain', 'classifier', ... */
+  task: string;
+  structure: ModelStructure;
   /** Optimizer steps completed (the book's global_step + 1). */
   step: number;
   /** 0-based epoch the data loader stands in, and batches it has consumed in that epoch. */
@@ -51,13 +106,13 @@ export interface TrainingState {
   rng: number[];
   tokensSeen: number;
   elapsedSeconds: number;
-  config: GPTConfig;
   /** The run's training options (JSON values only). */
   options: Record<string, unknown>;
   /** Identifies the training data, so a resume on other data is refused. */
-  data: { trainTokens: number; trainHash: string; valTokens: number; valHash: string };
+  data: Record<string, unknown>;
   optimizer: { name: string; stepCount: number };
   history: MetricRecord[];
+  epochs: EpochRecord[];
   savedAt: string;
 }
 
@@ -96,11 +151,16 @@ function decodeState(text: string, path: string): TrainingState {
       `${path}: checkpoint version ${s.version}, this gptkit reads version ${CHECKPOINT_VERSION}`,
     );
   s.rng = s.rng.map((x) => (x === null ? NaN : x));
+  s.epochs ??= [];
   for (const r of s.history) {
     r.trainLoss ??= NaN;
     r.valLoss ??= NaN;
   }
   return s;
+}
+
+async function mkdirp(dir: string): Promise<void> {
+  await import('node:fs/promises').then((fs) => fs.mkdir(dir, { recursive: true }));
 }
 
 async function fsyncFile(path: string): Promise<void> {
@@ -130,7 +190,7 @@ export async function saveCheckpoint(
   root: string,
   model: GPTModel,
   optimizer: Optimizer,
-  state: Omit<TrainingState, 'format' | 'version' | 'savedAt' | 'config' | 'optimizer'>,
+  state: Omit<TrainingState, 'format' | 'version' | 'savedAt' | 'optimizer'>,
   opts: SaveCheckpointOptions = {},
 ): Promise<string> {
   const keep = opts.keep ?? 2;
@@ -141,7 +201,10 @@ export async function saveCheckpoint(
   const finalDir = join(root, name);
   const tmpDir = join(root, `.${name}.tmp-${process.pid}`);
   await rm(tmpDir, { recursive: true, force: true });
-  await saveGPT2(model, tmpDir); // model.safetensors is written atomically (fsynced); config.json is not
+  await mkdirp(tmpDir);
+  await saveSafetensors(join(tmpDir, 'model.safetensors'), modelTensors(model), { format: 'pt' }); // fsynced
+  const hfConfig = configToHF(model.cfg, { labels: state.structure.labels });
+  await writeFile(join(tmpDir, 'config.json'), JSON.stringify(hfConfig, null, 2) + '\n');
   await fsyncFile(join(tmpDir, 'config.json'));
   await opts.onPhase?.('weights', tmpDir);
   const moments = [...optimizer.stateArrays()].map(([key, data]) => ({
@@ -155,7 +218,6 @@ export async function saveCheckpoint(
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     ...state,
-    config: { ...model.cfg },
     optimizer: { name: optimizer.constructor.name, stepCount: optimizer.stepCount },
     savedAt: new Date().toISOString(),
   };
@@ -224,75 +286,14 @@ export interface LoadedCheckpoint {
 }
 
 /**
- * Copy Hugging Face GPT-2 tensors (as saveGPT2 writes them) into a model of known configuration: the inverse
- * of hfTensors. Used for checkpoints, whose configuration comes from state.json. (loadGPT2 infers the
- * configuration from config.json instead, and at the time of writing rejects the all-zero c_attn.bias that
- * saveGPT2 writes for models without qkv bias.)
+ * Load a checkpoint directory written by saveCheckpoint: the model rebuilt from its structure (train mode,
+ * frozen parts frozen), the optimizer moments, the state. Pass the state when it was already read.
  */
-export function placeHFTensors(
-  model: GPTModel,
-  tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>,
-  where: string,
-): void {
-  const { embDim: C, nLayers, qkvBias, tiedHead } = model.cfg;
-  const get = (name: string, shape: number[]): Float32Array => {
-    const t = tensors.get(name) ?? tensors.get(`transformer.${name}`);
-    if (!t) throw new Error(`${where}: tensor '${name}' is missing`);
-    if (shapeStr(t.shape) !== shapeStr(shape))
-      throw new Error(
-        `${where}: tensor '${name}' has shape ${shapeStr(t.shape)}, expected ${shapeStr(shape)}`,
-      );
-    return t.data;
-  };
-  const direct = (name: string, p: Tensor) => p.data.set(get(name, [...p.shape]), p.offset);
-  // Conv1D [in, sum(out)] -> Linear weights [out, in] side by side.
-  const fromConv = (name: string, ws: Tensor[]) => {
-    const inp = ws[0].shape[1];
-    const cols = ws.reduce((s, w) => s + w.shape[0], 0);
-    const src = get(name, [inp, cols]);
-    let off = 0;
-    for (const w of ws) {
-      const o = w.shape[0];
-      const d = w.data;
-      for (let i = 0; i < inp; i++)
-        for (let j = 0; j < o; j++) d[w.offset + j * inp + i] = src[i * cols + off + j];
-      off += o;
-    }
-  };
-  direct('wte.weight', model.tok_emb.weight);
-  direct('wpe.weight', model.pos_emb.weight);
-  for (let i = 0; i < nLayers; i++) {
-    const b = model.trf_blocks[i];
-    const p = `h.${i}.`;
-    direct(`${p}ln_1.weight`, b.norm1.scale);
-    direct(`${p}ln_1.bias`, b.norm1.shift);
-    fromConv(`${p}attn.c_attn.weight`, [b.att.W_query.weight, b.att.W_key.weight, b.att.W_value.weight]);
-    if (qkvBias) {
-      const src = get(`${p}attn.c_attn.bias`, [3 * C]);
-      [b.att.W_query.bias!, b.att.W_key.bias!, b.att.W_value.bias!].forEach((t, j) =>
-        t.data.set(src.subarray(j * C, (j + 1) * C), t.offset),
-      );
-    }
-    fromConv(`${p}attn.c_proj.weight`, [b.att.out_proj.weight]);
-    direct(`${p}attn.c_proj.bias`, b.att.out_proj.bias!);
-    direct(`${p}ln_2.weight`, b.norm2.scale);
-    direct(`${p}ln_2.bias`, b.norm2.shift);
-    fromConv(`${p}mlp.c_fc.weight`, [b.ff.layers[0].weight]);
-    direct(`${p}mlp.c_fc.bias`, b.ff.layers[0].bias!);
-    fromConv(`${p}mlp.c_proj.weight`, [b.ff.layers[2].weight]);
-    direct(`${p}mlp.c_proj.bias`, b.ff.layers[2].bias!);
-  }
-  direct('ln_f.weight', model.final_norm.scale);
-  direct('ln_f.bias', model.final_norm.shift);
-  if (!tiedHead) direct('lm_head.weight', model.out_head.weight);
-}
-
-/** Load a checkpoint directory written by saveCheckpoint: the model (train mode), optimizer moments, state. */
-export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
-  const state = await readTrainingState(dir);
-  const model = new GPTModel(state.config); // its random init is overwritten below (and the RNG is restored by the caller)
+export async function loadCheckpoint(dir: string, state?: TrainingState): Promise<LoadedCheckpoint> {
+  state ??= await readTrainingState(dir);
+  const model = buildModelSkeleton(state.structure);
   const weights = join(dir, 'model.safetensors');
-  placeHFTensors(model, await readSafetensors(weights), weights);
+  placeModelTensors(model, await readSafetensors(weights), weights);
   model.train();
   const tensors = await readSafetensors(join(dir, OPTIMIZER));
   const optimizerState = new Map([...tensors].map(([k, t]) => [k, t.data]));
@@ -308,22 +309,4 @@ export function restoreOptimizer(optimizer: Optimizer, ckpt: LoadedCheckpoint): 
   }
   optimizer.loadStateArrays(ckpt.optimizerState);
   optimizer.stepCount = ckpt.state.optimizer.stepCount;
-}
-
-/** 'field: a vs b, ...' for the GPTConfig fields that differ (want = the checkpoint's), or '' when equal. */
-export function configMismatch(have: GPTConfig, want: GPTConfig): string {
-  const keys: Array<keyof GPTConfig> = [
-    'vocabSize',
-    'contextLength',
-    'embDim',
-    'nHeads',
-    'nLayers',
-    'dropRate',
-    'qkvBias',
-    'tiedHead',
-  ];
-  return keys
-    .filter((k) => have[k] !== want[k])
-    .map((k) => `${k} ${String(have[k])} vs ${String(want[k])}`)
-    .join(', ');
 }

@@ -98,10 +98,7 @@ describe('gptkit pretrain', () => {
     // other settings are refused with the difference named
     let third = gptkit('pretrain', '--out', out, '--resume', '--epochs', '3', '--context-length', '8');
     assert.equal(third.code, 1);
-    assert.match(
-      third.err,
-      /gptkit: cannot resume from .*windows of 16 tokens, this run asks for context length 8/,
-    );
+    assert.match(third.err, /gptkit: cannot resume from .*it used context length 16, this run asks for 8/);
     const wider = join(tmp, 'wider.json');
     writeFileSync(wider, JSON.stringify({ ...JSON.parse(readFileSync(cfg, 'utf8')), embDim: 64 }));
     third = gptkit('pretrain', '--out', out, '--resume', '--model', wider);
@@ -142,8 +139,8 @@ describe('gptkit pretrain', () => {
     );
     assert.match(r.err, /output directory .*story\.txt\/sub cannot be created/);
     r = gptkit('pretrain', '--lr', 'fast');
-    assert.match(r.err, /--lr needs a number >= 0, got 'fast'/);
+    assert.match(r.err, /--lr must be a number >= 0, got 'fast'/);
     r = gptkit('pretrain', '--init', 'xavier', '--out', join(tmp, 'y'));
-    assert.match(r.err, /--init must be 'book' or 'gpt2'/);
+    assert.match(r.err, /--init must be one of book, gpt2, got 'xavier'/);
   });
 });

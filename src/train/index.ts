@@ -1,16 +1,37 @@
-// Public surface of the training tower (chapter 5 pretraining): what src/index.ts re-exports.
+// Public surface of the training tower: the shared trainer, its checkpoints and options, and the tasks.
 export {
   pretrain,
-  PRETRAIN_DEFAULTS,
-  TrainingDivergedError,
-  formatEvalLine,
+  PRETRAIN_OPTIONS,
+  DEFAULT_CONTEXT_LENGTH,
   greedySample,
-  ensureWritableDir,
   type PretrainOptions,
   type PretrainResult,
   type RunInfo,
-  type StepProgress,
 } from './pretrain.js';
+export {
+  runTrainer,
+  formatEvalLine,
+  TrainingDivergedError,
+  type TrainerSetup,
+  type TrainerResult,
+  type TrainerHooks,
+  type ResumableBatches,
+  type StepProgress,
+  type CheckpointPolicy,
+  type RunIdentity,
+} from './trainer.js';
+export { openRun, ensureWritableDir, writeModelDir, type OpenRun, type RunHooks } from './run.js';
+export {
+  resolveOptions,
+  checkOption,
+  describeOption,
+  recordedOptions,
+  flagOf,
+  type OptionSpec,
+  type OptionSpecs,
+  type OptionValues,
+  type OptionInput,
+} from './options.js';
 export {
   calcLossBatch,
   calcLossLoader,
@@ -25,13 +46,15 @@ export {
   latestCheckpoint,
   readTrainingState,
   restoreOptimizer,
-  placeHFTensors,
-  configMismatch,
+  buildModelSkeleton,
+  modelStructure,
   parametersFinite,
   stepDirName,
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
   type MetricRecord,
+  type EpochRecord,
+  type ModelStructure,
   type TrainingState,
   type LoadedCheckpoint,
   type SavePhase,
@@ -47,11 +70,3 @@ export {
   type PretrainDataOptions,
   type PretrainTokenizer,
 } from './data.js';
-export {
-  resolveModelSource,
-  settleConfig,
-  DEFAULT_CONTEXT_LENGTH,
-  type ModelSource,
-  type ModelSourceOptions,
-} from './model-source.js';
-export { initGPT2Weights } from './init.js';

@@ -13,7 +13,8 @@ import { Rng } from '../tensor/rng.js';
 import { latestCheckpoint, loadCheckpoint, readTrainingState, type MetricRecord } from './checkpoint.js';
 import { packageRootPath } from '../data/paths.js';
 import { loadGpt2Tokenizer } from '../tokenizer/gpt2.js';
-import { pretrain, TrainingDivergedError, type PretrainOptions, type PretrainResult } from './pretrain.js';
+import { pretrain, type PretrainOptions, type PretrainResult } from './pretrain.js';
+import { TrainingDivergedError } from './trainer.js';
 import { tinyConfig, tinyOptions, tinyText, byteTokenizer } from './tiny-run.fixture.js';
 
 let tmp: string;
@@ -316,31 +317,28 @@ describe('pretrain: continuing a Hugging Face GPT-2 directory (tied head, qkv bi
       ...extra,
     });
 
-  it(
-    'trains from the loaded weights and resumes exactly from its checkpoints',
-    async () => {
-      const full = await pretrain(opts(freshDir()));
-      assert.equal(full.model.cfg.tiedHead, true);
-      assert.equal(full.model.cfg.qkvBias, true);
-      assert.equal(full.model.cfg.dropRate, 0.1);
-      assert.equal(
-        full.model.cfg.contextLength,
-        64,
-        'a pretrained model keeps its position table; windows use 16',
-      );
-      const dir = freshDir();
-      await pretrain(opts(dir, { saveEvery: 3, stopAfterSteps: 4 }));
-      const resumed = await pretrain(opts(dir, { saveEvery: 3, resume: true }));
-      assertSameHistory(resumed.history, full.history);
-      assert.deepEqual(weightsOf(resumed), weightsOf(full));
-      // the final model directory is a GPT-2 checkpoint again: tied head (no lm_head), qkv bias
-      const reloaded = await loadGPT2(full.modelDir!);
-      assert.deepEqual(
-        reloaded.parameters().flatMap((p) => Array.from(p.data)),
-        weightsOf(full),
-      );
-    },
-  );
+  it('trains from the loaded weights and resumes exactly from its checkpoints', async () => {
+    const full = await pretrain(opts(freshDir()));
+    assert.equal(full.model.cfg.tiedHead, true);
+    assert.equal(full.model.cfg.qkvBias, true);
+    assert.equal(full.model.cfg.dropRate, 0.1);
+    assert.equal(
+      full.model.cfg.contextLength,
+      64,
+      'a pretrained model keeps its position table; windows use 16',
+    );
+    const dir = freshDir();
+    await pretrain(opts(dir, { saveEvery: 3, stopAfterSteps: 4 }));
+    const resumed = await pretrain(opts(dir, { saveEvery: 3, resume: true }));
+    assertSameHistory(resumed.history, full.history);
+    assert.deepEqual(weightsOf(resumed), weightsOf(full));
+    // the final model directory is a GPT-2 checkpoint again: tied head (no lm_head), qkv bias
+    const reloaded = await loadGPT2(full.modelDir!);
+    assert.deepEqual(
+      reloaded.parameters().flatMap((p) => Array.from(p.data)),
+      weightsOf(full),
+    );
+  });
 });
 
 describe('pretrain: divergence and bad input', () => {
@@ -406,7 +404,10 @@ describe('pretrain: divergence and bad input', () => {
       pretrain(tinyOptions(freshDir(), { model: 'gpt9' })),
       /not a preset .* a config file, or a model directory/,
     );
-    await assert.rejects(pretrain(tinyOptions(freshDir(), { lr: NaN })), /lr must be a finite number >= 0/);
+    await assert.rejects(
+      pretrain(tinyOptions(freshDir(), { lr: NaN })),
+      /lr \(--lr\) must be a number >= 0, got NaN/,
+    );
     await assert.rejects(
       pretrain(tinyOptions(freshDir(), { data: join(tmp, 'nope.txt'), text: undefined })),
       /--data .*nope\.txt: no such file/,

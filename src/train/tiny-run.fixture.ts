@@ -37,6 +37,7 @@ export function tinyOptions(outDir: string, extra: Partial<PretrainOptions> = {}
     evalFreq: 5,
     evalIter: 2,
     sampleTokens: 8,
+    checkpointMinutes: 0,
     outDir,
     log: () => {},
     ...extra,

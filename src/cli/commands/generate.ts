@@ -1,19 +1,9 @@
 // `gptkit generate`: load a GPT-2 model (by name from the cache, or a directory) and stream a continuation.
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseIntArg, parseFloatArg } from '../args.js';
-import { resolveModelRef, loadGPT2, generate, loadGpt2Tokenizer } from '../../index.js';
+import { resolveModel, generate, loadGpt2Tokenizer } from '../../index.js';
 
 const END_OF_TEXT = 50256;
-
-/** A training run directory keeps its final model in model/; accept the run directory itself too. */
-export async function resolveModelDir(ref: string): Promise<string> {
-  const nested = join(ref, 'model');
-  if (!existsSync(join(ref, 'model.safetensors')) && existsSync(join(nested, 'model.safetensors')))
-    return nested;
-  return (await resolveModelRef(ref)).dir;
-}
 
 interface GenerateCliOptions {
   model: string;
@@ -48,8 +38,14 @@ export function register(program: Command): void {
     .option('--no-cache', 'disable the KV cache (same output, slower)')
     .option('--json', 'print {"prompt_ids", "new_ids", "text"} as JSON at the end instead of streaming')
     .action(async (o: GenerateCliOptions) => {
-      const dir = await resolveModelDir(o.model);
-      const model = await loadGPT2(dir);
+      const src = await resolveModel(o.model);
+      if (src.kind === 'fresh')
+        throw new Error(
+          `--model ${o.model}: generate needs trained weights (a model directory or a downloaded name), not a fresh configuration`,
+        );
+      if (src.config.numClasses !== undefined)
+        throw new Error(`--model ${o.model} is a classifier; use \`gptkit classify --model ${o.model}\``);
+      const model = (await src.build()).eval();
       const tokenizer = loadGpt2Tokenizer();
       const promptIds = tokenizer.encode(o.prompt);
       if (promptIds.length === 0) throw new Error('the prompt is empty');

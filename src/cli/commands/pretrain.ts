@@ -4,64 +4,14 @@ import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
-import { parseFloatArg, parseIntArg } from '../args.js';
 import {
   getBackend,
   latestCheckpoint,
-  readTrainingState,
-  PRETRAIN_DEFAULTS,
+  PRETRAIN_OPTIONS,
   pretrain,
   type PretrainOptions,
 } from '../../index.js';
-
-interface PretrainCliOptions {
-  data?: string;
-  valData?: string;
-  model: string;
-  contextLength?: number;
-  batchSize: number;
-  epochs: number;
-  lr: number;
-  weightDecay: number;
-  warmupSteps: number;
-  initialLr: number;
-  minLr?: number;
-  clipGrad?: number;
-  dropout: number;
-  evalFreq: number;
-  evalIter: number;
-  seed: number;
-  init: 'book' | 'gpt2';
-  out?: string;
-  resume?: boolean;
-  saveEvery?: number;
-  checkpointMinutes: number;
-  startContext: string;
-  progress: boolean;
-}
-
-/** CLI option key -> the key pretrain() records in a checkpoint's options. */
-const RESUMABLE: Array<[keyof PretrainCliOptions, string]> = [
-  ['data', 'data'],
-  ['valData', 'valData'],
-  ['model', 'model'],
-  ['contextLength', 'contextLength'],
-  ['batchSize', 'batchSize'],
-  ['epochs', 'epochs'],
-  ['lr', 'lr'],
-  ['weightDecay', 'weightDecay'],
-  ['warmupSteps', 'warmupSteps'],
-  ['initialLr', 'initialLr'],
-  ['minLr', 'minLr'],
-  ['clipGrad', 'clipGrad'],
-  ['evalFreq', 'evalFreq'],
-  ['evalIter', 'evalIter'],
-  ['seed', 'seed'],
-  ['init', 'init'],
-  ['dropout', 'dropRate'],
-  ['saveEvery', 'saveEvery'],
-  ['startContext', 'startContext'],
-];
+import { addOptions, givenOptions } from '../options.js';
 
 function timestamp(): string {
   const d = new Date();
@@ -98,118 +48,19 @@ function shortPath(p: string): string {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('pretrain')
     .description(
       "pretrain a GPT on a text, as the book's chapter 5 (defaults: 124M model, context 256, the bundled the-verdict.txt)",
-    )
-    .option(
-      '--data <path>',
-      'training text file, or a folder of .txt/.md files (default: the bundled the-verdict.txt)',
-    )
-    .option('--val-data <path>', 'validation text (default: the last 10% of the training text)')
-    .option(
-      '--model <name|file|dir>',
-      'gpt2-small|gpt2-medium|..., a config JSON, or a Hugging Face model directory to continue',
-      'gpt2-small',
-    )
-    .option(
-      '--context-length <n>',
-      'training window; presets get a position table this long (default 256)',
-      parseIntArg('--context-length', 1),
-    )
-    .option(
-      '--batch-size <n>',
-      'windows per batch',
-      parseIntArg('--batch-size', 1),
-      PRETRAIN_DEFAULTS.batchSize,
-    )
-    .option(
-      '--epochs <n>',
-      'passes over the training data',
-      parseIntArg('--epochs', 0),
-      PRETRAIN_DEFAULTS.epochs,
-    )
-    .option(
-      '--lr <x>',
-      'AdamW learning rate (the peak with a schedule)',
-      parseFloatArg('--lr', 0),
-      PRETRAIN_DEFAULTS.lr,
-    )
-    .option(
-      '--weight-decay <x>',
-      'AdamW weight decay',
-      parseFloatArg('--weight-decay', 0),
-      PRETRAIN_DEFAULTS.weightDecay,
-    )
-    .option(
-      '--warmup-steps <n>',
-      'linear warmup from --initial-lr to --lr (appendix D)',
-      parseIntArg('--warmup-steps', 0),
-      0,
-    )
-    .option(
-      '--initial-lr <x>',
-      'learning rate at the start of warmup',
-      parseFloatArg('--initial-lr', 0),
-      PRETRAIN_DEFAULTS.initialLr,
-    )
-    .option(
-      '--min-lr <x>',
-      'cosine decay from --lr to this over the run (appendix D)',
-      parseFloatArg('--min-lr', 0),
-    )
-    .option(
-      '--clip-grad <x>',
-      'clip the gradient norm to this after warmup (appendix D)',
-      parseFloatArg('--clip-grad', 0),
-    )
-    .option('--dropout <x>', 'dropout rate', parseFloatArg('--dropout', 0), 0.1)
-    .option(
-      '--eval-freq <n>',
-      'evaluate every n steps',
-      parseIntArg('--eval-freq', 1),
-      PRETRAIN_DEFAULTS.evalFreq,
-    )
-    .option(
-      '--eval-iter <n>',
-      'batches per evaluation',
-      parseIntArg('--eval-iter', 1),
-      PRETRAIN_DEFAULTS.evalIter,
-    )
-    .option(
-      '--seed <n>',
-      'seed for initial weights, dropout and shuffling',
-      parseIntArg('--seed', 0),
-      PRETRAIN_DEFAULTS.seed,
-    )
-    .option(
-      '--init <book|gpt2>',
-      "fresh models: 'book' (PyTorch default init) or 'gpt2' (N(0, 0.02))",
-      'book',
-    )
+    );
+  addOptions(cmd, PRETRAIN_OPTIONS)
     .option('--out <dir>', 'run directory (default: runs/pretrain-<timestamp>)')
     .option(
       '--resume',
-      "continue from the run directory's latest checkpoint (the newest run in runs/ without --out)",
-    )
-    .option('--save-every <n>', 'also checkpoint every n steps', parseIntArg('--save-every', 1))
-    .option(
-      '--checkpoint-minutes <m>',
-      'checkpoint at the end of an epoch once m minutes have passed since the last one (0: every epoch); ' +
-        'the end of the run is always saved',
-      parseFloatArg('--checkpoint-minutes', 0),
-      5,
-    )
-    .option(
-      '--start-context <text>',
-      'prompt for the greedy sample after each epoch',
-      PRETRAIN_DEFAULTS.startContext,
+      "continue from the run directory's latest checkpoint (the newest run in runs/ without --out); options not given again are the run's own",
     )
     .option('--no-progress', 'no progress bar (it is shown only when stderr is a terminal)')
-    .action(async (o: PretrainCliOptions, cmd: Command) => {
-      if (o.init !== 'book' && o.init !== 'gpt2')
-        throw new Error(`--init must be 'book' or 'gpt2', got '${String(o.init)}'`);
+    .action(async (o: { out?: string; resume?: boolean; progress: boolean }) => {
       let out = o.out;
       if (o.resume && !out) {
         const found = await newestRun();
@@ -219,22 +70,6 @@ export function register(program: Command): void {
       }
       out ??= join('runs', `pretrain-${timestamp()}`);
 
-      const opts: Record<string, unknown> = { ...o };
-      if (o.resume) {
-        // Flags not given on this command line come from the run being continued.
-        const ckpt = await latestCheckpoint(join(out, 'checkpoints'));
-        if (ckpt) {
-          const saved = (await readTrainingState(ckpt)).options;
-          for (const [cli, key] of RESUMABLE) {
-            if (cmd.getOptionValueSource(cli) !== 'cli' && saved[key] !== undefined)
-              opts[cli] = saved[key] ?? undefined;
-          }
-          if (saved.data === '(text)')
-            throw new Error(`${ckpt} was trained on text given through the API; resume it with pretrain()`);
-        }
-      }
-      const c = opts as unknown as PretrainCliOptions;
-
       const useBar = o.progress && process.stderr.isTTY === true;
       let bar: SingleBar | null = null;
       const log = (line: string) => {
@@ -242,29 +77,11 @@ export function register(program: Command): void {
         process.stdout.write(line + '\n');
         bar?.render();
       };
+      const given = givenOptions(cmd, PRETRAIN_OPTIONS) as Partial<PretrainOptions>;
       const options: PretrainOptions = {
-        data: c.data,
-        valData: c.valData,
-        model: c.model,
-        contextLength: c.contextLength,
-        batchSize: c.batchSize,
-        epochs: c.epochs,
-        lr: c.lr,
-        weightDecay: c.weightDecay,
-        warmupSteps: c.warmupSteps,
-        initialLr: c.initialLr,
-        minLr: c.minLr,
-        clipGrad: c.clipGrad,
-        dropRate: c.dropout,
-        evalFreq: c.evalFreq,
-        evalIter: c.evalIter,
-        seed: c.seed,
-        init: c.init,
+        ...given,
         outDir: out,
         resume: o.resume,
-        saveEvery: c.saveEvery,
-        epochCheckpointMinutes: o.checkpointMinutes,
-        startContext: c.startContext,
         log,
         onStart: (i) => {
           const cfg = i.config;
@@ -311,7 +128,11 @@ export function register(program: Command): void {
             : '') +
           '\n' +
           (result.sample ? `Sample: ${result.sample}\n` : '') +
-          `Model:      ${rel(result.modelDir)}  (try: gptkit generate --model ${rel(result.modelDir)} --prompt "${c.startContext}")\n` +
+          `Model:      ${rel(result.modelDir)}` +
+          (result.modelDir
+            ? `  (try: gptkit generate --model ${rel(result.modelDir)} --prompt "Every effort moves you")`
+            : '') +
+          '\n' +
           `Checkpoint: ${rel(result.checkpointDir)}\n` +
           `Loss plot:  ${rel(result.plotPath)}\n` +
           `Metrics:    ${rel(result.metricsPath)}\n`,

@@ -92,7 +92,7 @@ export class GPTModel extends Module {
   drop_emb: Dropout;
   trf_blocks: TransformerBlock[];
   final_norm: LayerNorm;
-  /** Output head (V, C); the same tensor as tok_emb.weight when cfg.tiedHead. */
+  /** Output head (V, C); the same tensor as tok_emb.weight when cfg.tiedHead; (numClasses, C) with bias for a classifier. */
   out_head: Linear;
 
   constructor(cfg: GPTConfig, rng: Rng = globalRng) {
@@ -103,12 +103,27 @@ export class GPTModel extends Module {
     this.drop_emb = new Dropout(cfg.dropRate, rng);
     this.trf_blocks = Array.from({ length: cfg.nLayers }, () => new TransformerBlock(cfg, rng));
     this.final_norm = new LayerNorm(cfg.embDim);
-    this.out_head = new Linear(cfg.embDim, cfg.vocabSize, { bias: false, rng });
+    this.out_head =
+      cfg.numClasses === undefined
+        ? new Linear(cfg.embDim, cfg.vocabSize, { bias: false, rng })
+        : new Linear(cfg.embDim, cfg.numClasses, { rng });
     if (cfg.tiedHead) this.out_head.weight = this.tok_emb.weight;
   }
 
   /**
-   * Token ids (B, T) int32 -> logits (B, T, V). With a KV cache, ids are the new tokens only and
+   * The book's chapter 6: replace the language-model head by a new Linear(C, numClasses) with bias and
+   * PyTorch's default init drawn from rng. The model then returns class logits (B, T, numClasses).
+   */
+  useClassifierHead(numClasses: number, rng: Rng = globalRng): this {
+    validateConfig({ ...this.cfg, tiedHead: false, numClasses });
+    this.cfg.tiedHead = false;
+    this.cfg.numClasses = numClasses;
+    this.out_head = new Linear(this.cfg.embDim, numClasses, { rng });
+    return this;
+  }
+
+  /**
+   * Token ids (B, T) int32 -> logits (B, T, V) (or (B, T, numClasses) for a classifier). With a KV cache, ids are the new tokens only and
    * positions continue from the cache's length.
    */
   forward(ids: Tensor, cache?: KVCache): Tensor {

@@ -1,8 +1,8 @@
 // GPT-2's weight initialisation (the paper / nanoGPT): N(0, 0.02) for linear and embedding weights, zero
 // biases, and N(0, 0.02 / sqrt(2 * nLayers)) for the two projections that write into the residual stream.
 // The book's models keep PyTorch's default init instead (what GPTModel's constructor does).
-import { globalRng, type Rng } from '../tensor/rng.js';
-import type { GPTModel } from '../models/gpt/gpt.js';
+import { globalRng, type Rng } from '../../tensor/rng.js';
+import type { GPTModel } from './gpt.js';
 
 const RESIDUAL_PROJECTION = /(^|\.)(att\.out_proj|ff\.layers\.2)\.weight$/;
 
