@@ -521,6 +521,8 @@ export interface ClassificationBatch {
   inputs: Int32Array;
   labels: Int32Array;
   lengths: Int32Array;
+  /** Which dataset rows these are (to reuse per-example results, such as cached activations). */
+  rows: Int32Array;
   batchSize: number;
   seqLen: number;
 }
@@ -623,13 +625,14 @@ export class ClassificationLoader implements Iterable<ClassificationBatch> {
     const inputs = new Int32Array(B * T);
     const labels = new Int32Array(B);
     const lengths = new Int32Array(B);
+    const rows = order.slice(first, first + B);
     for (let b = 0; b < B; b++) {
       const row = order[first + b];
       inputs.set(dataset.ids.subarray(row * T, (row + 1) * T), b * T);
       labels[b] = dataset.labels[row];
       lengths[b] = dataset.lengths[row];
     }
-    return { inputs, labels, lengths, batchSize: B, seqLen: T };
+    return { inputs, labels, lengths, rows, batchSize: B, seqLen: T };
   }
 
   /** Yields the rest of the current epoch, then moves to the next (as DataLoader). */

@@ -70,3 +70,19 @@ export {
   type PretrainDataOptions,
   type PretrainTokenizer,
 } from './data.js';
+export {
+  finetuneClassifier,
+  CLASSIFIER_OPTIONS,
+  TRAINABLE_CHOICES,
+  TOKEN_CHOICES,
+  setTrainable,
+  frozenBlocks,
+  selectToken,
+  type ClassifierOptions,
+  type ClassifierResult,
+  type ClassifierStart,
+  type ClassMetrics,
+  type ClassifyToken,
+  type Trainable,
+} from './classifier.js';
+export { loadClassifier, classifyTexts, type Classifier, type Classification } from './classify.js';

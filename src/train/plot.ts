@@ -16,6 +16,12 @@ export interface LossPlotOptions {
   title?: string;
   /** Right end of the epoch axis. Default: the last point's epoch rounded up. */
   epochs?: number;
+  /** Label of the top axis (tokensSeen). Default 'Tokens seen'; classifiers count examples. */
+  topAxis?: string;
+  /** Label of the y axis. Default 'Loss'. */
+  yLabel?: string;
+  /** Legend names of the two series. Default 'Training loss', 'Validation loss'. */
+  series?: [string, string];
 }
 
 /** About `count` round tick values covering [lo, hi] (1, 2, 2.5 or 5 times a power of ten). */
@@ -110,12 +116,17 @@ export function lossPlotSvg(points: readonly LossPoint[], opts: LossPlotOptions 
   }
   out.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="black"/>`);
   out.push(`<text x="${m.left + pw / 2}" y="${H - 12}" text-anchor="middle">Epochs</text>`);
-  out.push(`<text x="${m.left + pw / 2}" y="${m.top - 30}" text-anchor="middle">Tokens seen</text>`);
-  out.push(`<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">Loss</text>`);
+  out.push(`<text x="${m.left + pw / 2}" y="${m.top - 30}" text-anchor="middle">${esc(opts.topAxis ?? 'Tokens seen')}</text>`);
+  out.push(`<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel ?? 'Loss')}</text>`);
   // series
   const series: Array<{ key: 'trainLoss' | 'valLoss'; label: string; color: string; dash: string }> = [
-    { key: 'trainLoss', label: 'Training loss', color: '#1f77b4', dash: '' },
-    { key: 'valLoss', label: 'Validation loss', color: '#ff7f0e', dash: ' stroke-dasharray="8 3 2 3"' },
+    { key: 'trainLoss', label: esc(opts.series?.[0] ?? 'Training loss'), color: '#1f77b4', dash: '' },
+    {
+      key: 'valLoss',
+      label: esc(opts.series?.[1] ?? 'Validation loss'),
+      color: '#ff7f0e',
+      dash: ' stroke-dasharray="8 3 2 3"',
+    },
   ];
   for (const s of series) {
     const pts = points
@@ -128,9 +139,9 @@ export function lossPlotSvg(points: readonly LossPoint[], opts: LossPlotOptions 
     }
   }
   // legend, upper right as the book's
-  const lx = m.left + pw - 150;
+  const lx = m.left + pw - 180;
   const ly = m.top + 10;
-  out.push(`<rect x="${lx}" y="${ly}" width="140" height="44" fill="white" stroke="#cccccc"/>`);
+  out.push(`<rect x="${lx}" y="${ly}" width="170" height="44" fill="white" stroke="#cccccc"/>`);
   series.forEach((s, i) => {
     const y = ly + 15 + i * 18;
     out.push(

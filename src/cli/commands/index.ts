@@ -3,12 +3,16 @@ import type { Command } from 'commander';
 import { register as selfCheck } from './self-check.js';
 import { register as generate } from './generate.js';
 import { register as pretrain } from './pretrain.js';
+import { register as finetuneClassifier } from './finetune-classifier.js';
+import { register as classify } from './classify.js';
 import { register as download } from './download.js';
 import { register as tokenize } from './tokenize.js';
 import { register as trainTokenizer } from './train-tokenizer.js';
 
 export function registerCommands(program: Command): void {
   pretrain(program);
+  finetuneClassifier(program);
+  classify(program);
   tokenize(program);
   trainTokenizer(program);
   download(program);

@@ -123,10 +123,18 @@ export class GPTModel extends Module {
   }
 
   /**
-   * Token ids (B, T) int32 -> logits (B, T, V) (or (B, T, numClasses) for a classifier). With a KV cache, ids are the new tokens only and
-   * positions continue from the cache's length.
+   * Token ids (B, T) int32 -> logits (B, T, V), or (B, T, numClasses) for a classifier. With a KV cache,
+   * ids are the new tokens only and positions continue from the cache's length.
    */
   forward(ids: Tensor, cache?: KVCache): Tensor {
+    return this.forwardFrom(this.hidden(ids, 0, cache), 0, cache);
+  }
+
+  /**
+   * The residual stream (B, T, C) entering block `upTo`: embeddings, then blocks [0, upTo). Split from
+   * forwardFrom so a fine-tuning task can compute a frozen prefix once and reuse it.
+   */
+  hidden(ids: Tensor, upTo: number, cache?: KVCache): Tensor {
     if (ids.ndim !== 2 || ids.dtype !== 'int32') {
       throw new Error(`GPTModel.forward: expected int32 token ids of shape (B, T), got ${ids}`);
     }
@@ -144,11 +152,16 @@ export class GPTModel extends Module {
     );
     let x = ops.add(this.tok_emb.forward(ids), this.pos_emb.forward(posIds)); // (B, T, C)
     x = this.drop_emb.forward(x);
-    this.trf_blocks.forEach((block, i) => {
-      x = block.forward(x, cache, i);
-    });
+    for (let i = 0; i < upTo; i++) x = this.trf_blocks[i].forward(x, cache, i);
+    return x;
+  }
+
+  /** Residual stream x (B, T, C) entering block `from` -> logits (B, T, V or numClasses). */
+  forwardFrom(x: Tensor, from: number, cache?: KVCache): Tensor {
+    const T = x.shape[1];
+    for (let i = from; i < this.trf_blocks.length; i++) x = this.trf_blocks[i].forward(x, cache, i);
     if (cache) cache.advance(T);
     x = this.final_norm.forward(x);
-    return this.out_head.forward(x); // (B, T, V)
+    return this.out_head.forward(x);
   }
 }

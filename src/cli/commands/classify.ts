@@ -1,0 +1,33 @@
+// `gptkit classify`: label texts with a classifier trained by `gptkit finetune-classifier`.
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { classifyTexts, loadClassifier } from '../../index.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function register(program: Command): void {
+  program
+    .command('classify')
+    .description('classify texts with a fine-tuned classifier (a model directory written by finetune-classifier)')
+    .requiredOption('--model <dir>', 'classifier model directory (or LoRA adapter directory)')
+    .option('--text <text>', 'a text to classify (repeatable)', collect, [] as string[])
+    .option('--file <file>', 'a file with one text per non-empty line')
+    .option('--json', 'one JSON object per input: {"text", "label", "probabilities"}')
+    .action(async (o: { model: string; text: string[]; file?: string; json?: boolean }) => {
+      const texts = [...o.text];
+      if (o.file !== undefined)
+        texts.push(
+          ...readFileSync(o.file, 'utf8')
+            .split(/\r?\n/)
+            .filter((l) => l.trim() !== ''),
+        );
+      if (o.text.length === 0 && o.file === undefined) throw new Error('give --text TEXT (repeatable) or --file FILE');
+      if (texts.length === 0) throw new Error(`--file ${o.file}: no non-empty lines`);
+      const classifier = await loadClassifier(o.model);
+      const results = classifyTexts(classifier, texts);
+      const lines = results.map((r, i) =>
+        o.json ? JSON.stringify({ text: texts[i], label: r.label, probabilities: r.probabilities }) : r.label,
+      );
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}
