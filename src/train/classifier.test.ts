@@ -112,7 +112,11 @@ describe('classifier parity with the book (PyTorch, tiny model)', () => {
     closeRel(after, fx.classifier.last_token_logits_after.flat(), 1e-4, 'logits after');
     const predictions = fx.classifier.input_ids.map((_, b) => (after[2 * b + 1] > after[2 * b] ? 1 : 0));
     assert.deepEqual(predictions, fx.classifier.predictions_after);
-    assert.deepEqual(model.trf_blocks[0].att.W_query.weight.toArray(), frozenBefore, 'frozen block unchanged');
+    assert.deepEqual(
+      model.trf_blocks[0].att.W_query.weight.toArray(),
+      frozenBefore,
+      'frozen block unchanged',
+    );
   });
 
   it('LoRA on every Linear incl. the head: trainable count, 5 AdamW losses, logits after, merged logits', async () => {
@@ -137,7 +141,12 @@ describe('finetuneClassifier (tiny model, end to end)', () => {
   let tmp: string;
   let csv: string;
   const words = ['win cash now', 'free prize claim', 'urgent reply win', 'call to claim your award'];
-  const hams = ['see you at lunch', 'are we still on for tonight', 'thanks for the notes', 'running late sorry'];
+  const hams = [
+    'see you at lunch',
+    'are we still on for tonight',
+    'thanks for the notes',
+    'running late sorry',
+  ];
   before(() => {
     tmp = mkdtempSync(join(tmpdir(), 'gptkit-cls-'));
     const rows = ['Label,Text'];
@@ -175,13 +184,17 @@ describe('finetuneClassifier (tiny model, end to end)', () => {
       'train losses',
     );
     closeRel([a.testAccuracy], [b.testAccuracy], 0, 'test accuracy');
-    assert.equal(a.confusion.flat().reduce((s, x) => s + x, 0), 32);
+    assert.equal(
+      a.confusion.flat().reduce((s, x) => s + x, 0),
+      32,
+    );
     // the saved model classifies like the trained one
     const c = await loadClassifier(a.modelDir!);
     assert.deepEqual(c.labels, ['ham', 'spam']);
     const r = classifyTexts(c, ['win cash now 3', 'see you at lunch 2']);
     assert.equal(r.length, 2);
-    for (const x of r) closeRel([Object.values(x.probabilities).reduce((s, p) => s + p, 0)], [1], 1e-6, 'sum');
+    for (const x of r)
+      closeRel([Object.values(x.probabilities).reduce((s, p) => s + p, 0)], [1], 1e-6, 'sum');
   });
 
   it('resumes exactly: stop after 5 steps, resume, equals an uninterrupted run', async () => {
@@ -213,8 +226,14 @@ describe('finetuneClassifier (tiny model, end to end)', () => {
   });
 
   it('bad input: clear errors before any training', async () => {
-    await assert.rejects(finetuneClassifier(base({ loraRank: 0 })), /loraRank \(--lora-rank\) must be a positive integer, got 0/);
-    await assert.rejects(finetuneClassifier(base({ trainable: 'lora' })), /--trainable lora needs --lora-rank/);
+    await assert.rejects(
+      finetuneClassifier(base({ loraRank: 0 })),
+      /loraRank \(--lora-rank\) must be a positive integer, got 0/,
+    );
+    await assert.rejects(
+      finetuneClassifier(base({ trainable: 'lora' })),
+      /--trainable lora needs --lora-rank/,
+    );
     const long = join(tmp, 'long.csv');
     writeFileSync(long, 'Label,Text\na,' + 'word '.repeat(100) + '\nb,short\n');
     await assert.rejects(finetuneClassifier(base({ train: long, val: long, test: long })), /--max-length/);

@@ -23,7 +23,13 @@ import { noGrad } from '../tensor/autograd.js';
 import { manualSeed } from '../tensor/rng.js';
 import { empty, fromTypedArray, tidy, type Tensor } from '../tensor/tensor.js';
 import { loadGpt2Tokenizer } from '../tokenizer/gpt2.js';
-import { loadCheckpoint, modelStructure, restoreOptimizer, type EpochRecord, type MetricRecord } from './checkpoint.js';
+import {
+  loadCheckpoint,
+  modelStructure,
+  restoreOptimizer,
+  type EpochRecord,
+  type MetricRecord,
+} from './checkpoint.js';
 import { recordedOptions, resolveOptions, type OptionInput, type OptionSpecs } from './options.js';
 import { lossPlotSvg } from './plot.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -38,37 +44,151 @@ export type ClassifyToken = (typeof TOKEN_CHOICES)[number];
 
 /** The book's chapter-6 settings, declared once for the library and `gptkit finetune-classifier`. */
 export const CLASSIFIER_OPTIONS = {
-  model: { type: 'string', nonEmpty: true, default: 'gpt2', arg: 'name|file|dir', help: 'gpt2 (OpenAI weights, downloaded), a model directory, or gpt2-small / a config JSON for random weights' },
-  train: { type: 'string', nonEmpty: true, arg: 'file', help: 'training CSV/TSV (default: the bundled book split)' },
+  model: {
+    type: 'string',
+    nonEmpty: true,
+    default: 'gpt2',
+    arg: 'name|file|dir',
+    help: 'gpt2 (OpenAI weights, downloaded), a model directory, or gpt2-small / a config JSON for random weights',
+  },
+  train: {
+    type: 'string',
+    nonEmpty: true,
+    arg: 'file',
+    help: 'training CSV/TSV (default: the bundled book split)',
+  },
   val: { type: 'string', nonEmpty: true, arg: 'file', help: 'validation CSV/TSV' },
   test: { type: 'string', nonEmpty: true, arg: 'file', help: 'test CSV/TSV' },
-  data: { type: 'string', nonEmpty: true, arg: 'file', help: 'one CSV/TSV that gptkit splits 70/10/20 (seeded), instead of --train/--val/--test' },
-  balance: { type: 'boolean', default: false, help: 'with --data: undersample every class to the smallest one first (the book)' },
-  textColumn: { type: 'string', nonEmpty: true, arg: 'name|n', help: "column of the texts: a header name or a 1-based index (default 'Text', or 2 with --no-header)" },
-  labelColumn: { type: 'string', nonEmpty: true, arg: 'name|n', help: "column of the labels (default 'Label', or 1 with --no-header)" },
+  data: {
+    type: 'string',
+    nonEmpty: true,
+    arg: 'file',
+    help: 'one CSV/TSV that gptkit splits 70/10/20 (seeded), instead of --train/--val/--test',
+  },
+  balance: {
+    type: 'boolean',
+    default: false,
+    help: 'with --data: undersample every class to the smallest one first (the book)',
+  },
+  textColumn: {
+    type: 'string',
+    nonEmpty: true,
+    arg: 'name|n',
+    help: "column of the texts: a header name or a 1-based index (default 'Text', or 2 with --no-header)",
+  },
+  labelColumn: {
+    type: 'string',
+    nonEmpty: true,
+    arg: 'name|n',
+    help: "column of the labels (default 'Label', or 1 with --no-header)",
+  },
   header: { type: 'boolean', default: true, help: 'the files start with a header row' },
-  labelNames: { type: 'string', nonEmpty: true, arg: 'a,b,...', help: 'class names for integer labels 0..K-1 (the bundled split: "not spam,spam")' },
-  trainable: { type: 'string', choices: TRAINABLE_CHOICES, default: 'last-block', help: 'what trains: the last block + final norm + head (book), the last two blocks, all, the head only, or LoRA adapters' },
-  token: { type: 'string', choices: TOKEN_CHOICES, default: 'last', help: "which token's output classifies: the last position (book), the first, or the last non-padding token" },
+  labelNames: {
+    type: 'string',
+    nonEmpty: true,
+    arg: 'a,b,...',
+    help: 'class names for integer labels 0..K-1 (the bundled split: "not spam,spam")',
+  },
+  trainable: {
+    type: 'string',
+    choices: TRAINABLE_CHOICES,
+    default: 'last-block',
+    help: 'what trains: the last block + final norm + head (book), the last two blocks, all, the head only, or LoRA adapters',
+  },
+  token: {
+    type: 'string',
+    choices: TOKEN_CHOICES,
+    default: 'last',
+    help: "which token's output classifies: the last position (book), the first, or the last non-padding token",
+  },
   loraRank: { type: 'int', min: 1, arg: 'r', help: 'LoRA rank (implies --trainable lora)' },
   loraAlpha: { type: 'number', above: 0, arg: 'a', help: 'LoRA alpha (default: the rank)' },
-  loraScaling: { type: 'string', choices: ['alpha-over-rank', 'alpha'], default: 'alpha-over-rank', help: "LoRA scaling: alpha/rank (appendix E) or alpha alone (the chapter-6 bonus's older variant)" },
-  merge: { type: 'boolean', default: false, help: 'LoRA: save the model with the adapters merged into its weights instead of the adapters alone' },
-  maxLength: { type: 'int', min: 1, arg: 'n', help: 'tokens per example: truncate longer ones (default: the longest training example)' },
-  epochs: { type: 'int', min: 0, default: 5, arg: 'n', help: 'passes over the training data (0: only evaluate)' },
+  loraScaling: {
+    type: 'string',
+    choices: ['alpha-over-rank', 'alpha'],
+    default: 'alpha-over-rank',
+    help: "LoRA scaling: alpha/rank (appendix E) or alpha alone (the chapter-6 bonus's older variant)",
+  },
+  merge: {
+    type: 'boolean',
+    default: false,
+    help: 'LoRA: save the model with the adapters merged into its weights instead of the adapters alone',
+  },
+  maxLength: {
+    type: 'int',
+    min: 1,
+    arg: 'n',
+    help: 'tokens per example: truncate longer ones (default: the longest training example)',
+  },
+  epochs: {
+    type: 'int',
+    min: 0,
+    default: 5,
+    arg: 'n',
+    help: 'passes over the training data (0: only evaluate)',
+  },
   batchSize: { type: 'int', min: 1, default: 8, arg: 'n', help: 'examples per batch' },
   lr: { type: 'number', min: 0, default: 5e-5, arg: 'x', help: 'AdamW learning rate' },
   weightDecay: { type: 'number', min: 0, default: 0.1, arg: 'x', help: 'AdamW weight decay' },
-  dropRate: { type: 'number', min: 0, below: 1, default: 0, flag: '--dropout', arg: 'x', help: 'dropout rate' },
+  dropRate: {
+    type: 'number',
+    min: 0,
+    below: 1,
+    default: 0,
+    flag: '--dropout',
+    arg: 'x',
+    help: 'dropout rate',
+  },
   evalFreq: { type: 'int', min: 1, default: 50, arg: 'n', help: 'evaluate every n steps' },
-  evalIter: { type: 'int', min: 1, default: 5, arg: 'n', help: 'batches per evaluation and per-epoch accuracy' },
-  seed: { type: 'int', min: 0, default: 123, arg: 'n', help: 'seed for the head, the adapters, shuffling, splitting' },
-  keepBest: { type: 'boolean', default: false, help: 'keep the weights with the best validation accuracy (checked after each epoch on the whole validation set)' },
-  reuseFrozen: { type: 'boolean', default: true, apiOnly: true, help: 'compute the frozen bottom of the model once per example (exact; needs dropout 0)' },
+  evalIter: {
+    type: 'int',
+    min: 1,
+    default: 5,
+    arg: 'n',
+    help: 'batches per evaluation and per-epoch accuracy',
+  },
+  seed: {
+    type: 'int',
+    min: 0,
+    default: 123,
+    arg: 'n',
+    help: 'seed for the head, the adapters, shuffling, splitting',
+  },
+  keepBest: {
+    type: 'boolean',
+    default: false,
+    help: 'keep the weights with the best validation accuracy (checked after each epoch on the whole validation set)',
+  },
+  reuseFrozen: {
+    type: 'boolean',
+    default: true,
+    apiOnly: true,
+    help: 'compute the frozen bottom of the model once per example (exact; needs dropout 0)',
+  },
   saveEvery: { type: 'int', min: 1, arg: 'n', help: 'also checkpoint every n steps' },
-  checkpointMinutes: { type: 'number', min: 0, default: 5, resume: false, arg: 'm', help: 'checkpoint at the end of an epoch once m minutes have passed since the last one' },
-  keepCheckpoints: { type: 'int', min: 1, default: 2, resume: false, arg: 'n', help: 'checkpoint directories kept' },
-  stopAfterSteps: { type: 'int', min: 0, resume: false, apiOnly: true, help: 'stop (as if interrupted) after this many optimizer steps' },
+  checkpointMinutes: {
+    type: 'number',
+    min: 0,
+    default: 5,
+    resume: false,
+    arg: 'm',
+    help: 'checkpoint at the end of an epoch once m minutes have passed since the last one',
+  },
+  keepCheckpoints: {
+    type: 'int',
+    min: 1,
+    default: 2,
+    resume: false,
+    arg: 'n',
+    help: 'checkpoint directories kept',
+  },
+  stopAfterSteps: {
+    type: 'int',
+    min: 0,
+    resume: false,
+    apiOnly: true,
+    help: 'stop (as if interrupted) after this many optimizer steps',
+  },
 } as const satisfies OptionSpecs;
 
 export type ClassifierOptions = OptionInput<typeof CLASSIFIER_OPTIONS> &
@@ -128,7 +248,13 @@ export interface ClassifierResult {
 export function setTrainable(model: GPTModel, trainable: Exclude<Trainable, 'lora'>): void {
   const n = model.trf_blocks.length;
   const firstTrainableBlock =
-    trainable === 'all' ? 0 : trainable === 'last-two-blocks' ? n - 2 : trainable === 'last-block' ? n - 1 : n;
+    trainable === 'all'
+      ? 0
+      : trainable === 'last-two-blocks'
+        ? n - 2
+        : trainable === 'last-block'
+          ? n - 1
+          : n;
   for (const p of model.parameters()) p.requiresGrad = trainable === 'all';
   const open = (m: { parameters(): Tensor[] }) => m.parameters().forEach((p) => (p.requiresGrad = true));
   for (let i = Math.max(firstTrainableBlock, 0); i < n; i++) open(model.trf_blocks[i]);
@@ -147,7 +273,10 @@ export function frozenBlocks(model: GPTModel): number {
 /** Class logits (B, K) of one token per row from the model's output (B, T, K). */
 export function selectToken(logits: Tensor, token: ClassifyToken, lengths: ArrayLike<number>): Tensor {
   const [B, T, K] = logits.shape;
-  const rows = Array.from({ length: B }, (_, b) => b * T + (token === 'first' ? 0 : token === 'last' ? T - 1 : lengths[b] - 1));
+  const rows = Array.from(
+    { length: B },
+    (_, b) => b * T + (token === 'first' ? 0 : token === 'last' ? T - 1 : lengths[b] - 1),
+  );
   return ops.indexSelect(ops.reshape(logits, [B * T, K]), 0, ops.fromArray(rows, [B], 'int32'));
 }
 
@@ -194,7 +323,10 @@ class FrozenPrefix {
     const x = empty([B, T, this.model.cfg.embDim]);
     for (let b = 0; b < B; b++) {
       const row = batch.rows[b];
-      x.data.set(this.cache.subarray(row * this.rowSize, (row + 1) * this.rowSize), x.offset + b * this.rowSize);
+      x.data.set(
+        this.cache.subarray(row * this.rowSize, (row + 1) * this.rowSize),
+        x.offset + b * this.rowSize,
+      );
     }
     return this.model.forwardFrom(x, this.blocks);
   }
@@ -266,8 +398,19 @@ const column = (v: string | undefined): string | number | undefined =>
 
 /** Fine-tune a GPT as a text classifier, as the book's chapter 6 (and appendix E with LoRA). */
 export async function finetuneClassifier(options: ClassifierOptions): Promise<ClassifierResult> {
-  const { outDir: out, resume, onStart, log, onStep, onEval, onEpoch, onCheckpoint, checkpointPhase, shouldStop, ...given } =
-    options;
+  const {
+    outDir: out,
+    resume,
+    onStart,
+    log,
+    onStep,
+    onEval,
+    onEpoch,
+    onCheckpoint,
+    checkpointPhase,
+    shouldStop,
+    ...given
+  } = options;
   if (!out) throw new Error('outDir is required');
   const run = await openRun(out, { resume, task: 'classifier' });
   const saved = run.state?.options ?? {};
@@ -277,18 +420,33 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
     throw new Error('--trainable lora needs --lora-rank R (and optionally --lora-alpha A)');
   if (o.data !== undefined && (o.train ?? o.val ?? o.test) !== undefined)
     throw new Error('give either --data (split by gptkit) or --train/--val/--test, not both');
-  if (o.data === undefined && (o.val === undefined) !== (o.test === undefined || o.train === undefined) && o.train !== undefined)
+  if (
+    o.data === undefined &&
+    (o.val === undefined) !== (o.test === undefined || o.train === undefined) &&
+    o.train !== undefined
+  )
     throw new Error('--train needs --val and --test too (or use --data to split one file)');
-  const lora = trainable === 'lora' ? { rank: o.loraRank!, alpha: o.loraAlpha ?? o.loraRank!, scaling: o.loraScaling } : undefined;
+  const lora =
+    trainable === 'lora'
+      ? { rank: o.loraRank!, alpha: o.loraAlpha ?? o.loraRank!, scaling: o.loraScaling }
+      : undefined;
 
   // ---- data ----
   const bundled = o.data === undefined && o.train === undefined;
   const files = bundled
-    ? { train: dataPath('sms-spam-book-split', 'train.csv'), val: dataPath('sms-spam-book-split', 'validation.csv'), test: dataPath('sms-spam-book-split', 'test.csv') }
+    ? {
+        train: dataPath('sms-spam-book-split', 'train.csv'),
+        val: dataPath('sms-spam-book-split', 'validation.csv'),
+        test: dataPath('sms-spam-book-split', 'test.csv'),
+      }
     : { train: o.train, val: o.val, test: o.test };
   const names = o.labelNames?.split(',').map((s) => s.trim()) ?? (bundled ? ['not spam', 'spam'] : undefined);
   const readOpts = { textColumn: column(o.textColumn), labelColumn: column(o.labelColumn), header: o.header };
-  let splits: { train: { texts: string[]; labels: string[] }; val: { texts: string[]; labels: string[] }; test: { texts: string[]; labels: string[] } };
+  let splits: {
+    train: { texts: string[]; labels: string[] };
+    val: { texts: string[]; labels: string[] };
+    test: { texts: string[]; labels: string[] };
+  };
   if (o.data !== undefined) {
     const all = readLabeledTexts(o.data, readOpts);
     const rows = all.texts.map((text, i) => ({ text, label: all.labels[i] }));
@@ -296,15 +454,22 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
     const unzip = (r: typeof rows) => ({ texts: r.map((x) => x.text), labels: r.map((x) => x.label) });
     splits = { train: unzip(s.train), val: unzip(s.validation), test: unzip(s.test) };
   } else {
-    splits = { train: readLabeledTexts(files.train!, readOpts), val: readLabeledTexts(files.val!, readOpts), test: readLabeledTexts(files.test!, readOpts) };
+    splits = {
+      train: readLabeledTexts(files.train!, readOpts),
+      val: readLabeledTexts(files.val!, readOpts),
+      test: readLabeledTexts(files.test!, readOpts),
+    };
   }
   const vocab = labelVocabulary(splits.train.labels, names);
   const labels = vocab.id2label;
   const idsOf = (which: string, ls: string[]) =>
-    labelVocabulary([...splits.train.labels, ...ls], names ?? vocab.id2label).ids.slice(splits.train.labels.length).map((id) => {
-      if (id >= labels.length) throw new Error(`the ${which} set has a label the training set does not have`);
-      return id;
-    });
+    labelVocabulary([...splits.train.labels, ...ls], names ?? vocab.id2label)
+      .ids.slice(splits.train.labels.length)
+      .map((id) => {
+        if (id >= labels.length)
+          throw new Error(`the ${which} set has a label the training set does not have`);
+        return id;
+      });
 
   // ---- model ----
   let src: ModelSource | null = null;
@@ -314,7 +479,9 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
   } else {
     src = await resolveModel(o.model, { names: 'pretrained', dropRate: o.dropRate });
     if (src.config.numClasses !== undefined)
-      throw new Error(`--model ${o.model} is already a classifier; fine-tune a language model (or resume its run with --resume)`);
+      throw new Error(
+        `--model ${o.model} is already a classifier; fine-tune a language model (or resume its run with --resume)`,
+      );
     manualSeed(o.seed);
     model = await src.build();
     manualSeed(o.seed); // as the book: torch.manual_seed(123) right before the new head
@@ -326,19 +493,42 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
   }
   const tokenizer = loadGpt2Tokenizer();
   const ctx = model.cfg.contextLength;
-  const train = ClassificationDataset.fromTexts(splits.train.texts, vocab.ids, tokenizer, { contextLength: ctx, maxLength: o.maxLength });
+  const train = ClassificationDataset.fromTexts(splits.train.texts, vocab.ids, tokenizer, {
+    contextLength: ctx,
+    maxLength: o.maxLength,
+  });
   const maxLength = train.maxLength;
-  const val = ClassificationDataset.fromTexts(splits.val.texts, idsOf('validation', splits.val.labels), tokenizer, { contextLength: ctx, maxLength });
-  const test = ClassificationDataset.fromTexts(splits.test.texts, idsOf('test', splits.test.labels), tokenizer, { contextLength: ctx, maxLength });
+  const val = ClassificationDataset.fromTexts(
+    splits.val.texts,
+    idsOf('validation', splits.val.labels),
+    tokenizer,
+    { contextLength: ctx, maxLength },
+  );
+  const test = ClassificationDataset.fromTexts(
+    splits.test.texts,
+    idsOf('test', splits.test.labels),
+    tokenizer,
+    { contextLength: ctx, maxLength },
+  );
 
   const reuse = o.reuseFrozen && model.cfg.dropRate === 0 ? frozenBlocks(model) : 0;
-  const split = (dataset: ClassificationDataset): Split => ({ dataset, prefix: new FrozenPrefix(model, reuse, dataset.length, maxLength) });
+  const split = (dataset: ClassificationDataset): Split => ({
+    dataset,
+    prefix: new FrozenPrefix(model, reuse, dataset.length, maxLength),
+  });
   const sTrain = split(train);
   const sVal = split(val);
   const sTest = split(test);
-  const trainLoader = new ClassificationLoader(train, { batchSize: o.batchSize, shuffle: true, dropLast: true, seed: o.seed });
+  const trainLoader = new ClassificationLoader(train, {
+    batchSize: o.batchSize,
+    shuffle: true,
+    dropLast: true,
+    seed: o.seed,
+  });
   if (trainLoader.length === 0 && o.epochs > 0)
-    throw new Error(`the training set has ${train.length} examples, fewer than one batch of ${o.batchSize}; use a smaller --batch-size`);
+    throw new Error(
+      `the training set has ${train.length} examples, fewer than one batch of ${o.batchSize}; use a smaller --batch-size`,
+    );
   const inOrder = (d: ClassificationDataset) => new ClassificationLoader(d, { batchSize: o.batchSize });
 
   const optimizer = new AdamW(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
@@ -365,7 +555,10 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
 
   const token = o.token;
   const lossOf = (s: Split, batch: ClassificationBatch) =>
-    ops.crossEntropy(selectToken(s.prefix.logits(batch), token, batch.lengths), fromTypedArray(batch.labels, [batch.batchSize]));
+    ops.crossEntropy(
+      selectToken(s.prefix.logits(batch), token, batch.lengths),
+      fromTypedArray(batch.labels, [batch.batchSize]),
+    );
   let best: { accuracy: number; epoch: number; weights: Float32Array[] } | null = null;
   const trainableTensors = model.parameters().filter((p) => p.requiresGrad);
   const result = await runTrainer({
@@ -386,10 +579,17 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
         const full = scoreBatches(model, sVal, inOrder(val), token).accuracy;
         values.fullValAccuracy = full;
         if (!best || full > best.accuracy)
-          best = { accuracy: full, epoch, weights: trainableTensors.map((p) => p.data.slice(p.offset, p.offset + p.size) as Float32Array) };
+          best = {
+            accuracy: full,
+            epoch,
+            weights: trainableTensors.map((p) => p.data.slice(p.offset, p.offset + p.size) as Float32Array),
+          };
       }
       const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-      return { lines: [`Training accuracy: ${pct(trainAccuracy)} | Validation accuracy: ${pct(valAccuracy)}`], values };
+      return {
+        lines: [`Training accuracy: ${pct(trainAccuracy)} | Validation accuracy: ${pct(valAccuracy)}`],
+        values,
+      };
     },
     epochs: o.epochs,
     evalFreq: o.evalFreq,
@@ -402,7 +602,12 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
       stopAfterSteps: o.stopAfterSteps,
       checkpointPhase,
     },
-    identity: { task: 'classifier', options: recorded, data: dataId, structure: modelStructure(model, { lora, labels }) },
+    identity: {
+      task: 'classifier',
+      options: recorded,
+      data: dataId,
+      structure: modelStructure(model, { lora, labels }),
+    },
     resume: run.state ? { dir: run.checkpoint!, state: run.state } : undefined,
     hooks: { log, onStep, onEval, onEpoch, onCheckpoint, shouldStop },
   });
@@ -425,7 +630,11 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
   if (!result.stopped) {
     modelDir = join(run.outDir, 'model');
     const gptkit = { classify_token: token, max_length: maxLength };
-    const base = src ?? (saved.model ? await resolveModel(String(saved.model), { names: 'pretrained' }).catch(() => null) : null);
+    const base =
+      src ??
+      (saved.model
+        ? await resolveModel(String(saved.model), { names: 'pretrained' }).catch(() => null)
+        : null);
     if (lora && !o.merge && base?.kind === 'pretrained') {
       await writeModelDir(model, modelDir, (tmp) =>
         saveAdapters(model, tmp, { baseModel: base.dir!, ...lora, labels, gptkit }),
@@ -458,7 +667,13 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
 }
 
 /** The book's plot_values: losses against epochs (top axis: examples seen) and accuracies per epoch. */
-async function writePlots(dir: string, history: MetricRecord[], epochs: EpochRecord[], label: string, nEpochs: number) {
+async function writePlots(
+  dir: string,
+  history: MetricRecord[],
+  epochs: EpochRecord[],
+  label: string,
+  nEpochs: number,
+) {
   const opts = { epochs: nEpochs || undefined, topAxis: 'Examples seen' };
   await writeFileAtomic(join(dir, 'loss.svg'), lossPlotSvg(history, { ...opts, title: `Loss: ${label}` }));
   const acc = epochs.map((e) => ({
@@ -469,7 +684,12 @@ async function writePlots(dir: string, history: MetricRecord[], epochs: EpochRec
   }));
   await writeFileAtomic(
     join(dir, 'accuracy.svg'),
-    lossPlotSvg(acc, { ...opts, title: `Accuracy: ${label}`, yLabel: 'Accuracy', series: ['Training accuracy', 'Validation accuracy'] }),
+    lossPlotSvg(acc, {
+      ...opts,
+      title: `Accuracy: ${label}`,
+      yLabel: 'Accuracy',
+      series: ['Training accuracy', 'Validation accuracy'],
+    }),
   );
 }
 

@@ -62,7 +62,10 @@ export function classifyTexts(c: Classifier, texts: readonly string[], batchSize
     for (let b = 0; b < B; b++) {
       const p = probs.slice(b * K, (b + 1) * K);
       const best = p.indexOf(Math.max(...p));
-      out.push({ label: c.labels[best], probabilities: Object.fromEntries(c.labels.map((l, k) => [l, p[k]])) });
+      out.push({
+        label: c.labels[best],
+        probabilities: Object.fromEntries(c.labels.map((l, k) => [l, p[k]])),
+      });
     }
   }
   return out;

@@ -116,8 +116,12 @@ export function lossPlotSvg(points: readonly LossPoint[], opts: LossPlotOptions 
   }
   out.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="black"/>`);
   out.push(`<text x="${m.left + pw / 2}" y="${H - 12}" text-anchor="middle">Epochs</text>`);
-  out.push(`<text x="${m.left + pw / 2}" y="${m.top - 30}" text-anchor="middle">${esc(opts.topAxis ?? 'Tokens seen')}</text>`);
-  out.push(`<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel ?? 'Loss')}</text>`);
+  out.push(
+    `<text x="${m.left + pw / 2}" y="${m.top - 30}" text-anchor="middle">${esc(opts.topAxis ?? 'Tokens seen')}</text>`,
+  );
+  out.push(
+    `<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel ?? 'Loss')}</text>`,
+  );
   // series
   const series: Array<{ key: 'trainLoss' | 'valLoss'; label: string; color: string; dash: string }> = [
     { key: 'trainLoss', label: esc(opts.series?.[0] ?? 'Training loss'), color: '#1f77b4', dash: '' },

@@ -8,7 +8,9 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 export function register(program: Command): void {
   program
     .command('classify')
-    .description('classify texts with a fine-tuned classifier (a model directory written by finetune-classifier)')
+    .description(
+      'classify texts with a fine-tuned classifier (a model directory written by finetune-classifier)',
+    )
     .requiredOption('--model <dir>', 'classifier model directory (or LoRA adapter directory)')
     .option('--text <text>', 'a text to classify (repeatable)', collect, [] as string[])
     .option('--file <file>', 'a file with one text per non-empty line')
@@ -21,7 +23,8 @@ export function register(program: Command): void {
             .split(/\r?\n/)
             .filter((l) => l.trim() !== ''),
         );
-      if (o.text.length === 0 && o.file === undefined) throw new Error('give --text TEXT (repeatable) or --file FILE');
+      if (o.text.length === 0 && o.file === undefined)
+        throw new Error('give --text TEXT (repeatable) or --file FILE');
       if (texts.length === 0) throw new Error(`--file ${o.file}: no non-empty lines`);
       const classifier = await loadClassifier(o.model);
       const results = classifyTexts(classifier, texts);

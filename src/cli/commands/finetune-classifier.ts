@@ -73,10 +73,14 @@ function report(r: ClassifierResult): string {
     `Test accuracy: ${pct(r.testAccuracy)}`,
     'Test set, per class:',
     `  ${'class'.padEnd(w)} ${'precision'.padEnd(11)}${'recall'.padEnd(11)}${'f1'.padEnd(11)}support`,
-    ...r.testMetrics.map((m) => `  ${m.label.padEnd(w)} ${f(m.precision)}${f(m.recall)}${f(m.f1)}${m.support}`),
+    ...r.testMetrics.map(
+      (m) => `  ${m.label.padEnd(w)} ${f(m.precision)}${f(m.recall)}${f(m.f1)}${m.support}`,
+    ),
     'Confusion matrix (rows: true, columns: predicted):',
     `  ${''.padEnd(w)} ${r.labels.map((l) => l.padStart(w)).join('')}`,
-    ...r.confusion.map((row, k) => `  ${r.labels[k].padEnd(w)} ${row.map((c) => String(c).padStart(w)).join('')}`),
+    ...r.confusion.map(
+      (row, k) => `  ${r.labels[k].padEnd(w)} ${row.map((c) => String(c).padStart(w)).join('')}`,
+    ),
     `Model:   ${rel(r.modelDir)}` +
       (r.modelDir ? `  (try: gptkit classify --model ${rel(r.modelDir)} --text "...")` : ''),
     `Metrics: ${rel(join(r.outDir, 'metrics.jsonl'))}  Plots: loss.svg, accuracy.svg`,
@@ -96,7 +100,10 @@ function jsonReport(r: ClassifierResult): string {
       out_dir: r.outDir,
       labels: r.labels,
       test_metrics: Object.fromEntries(
-        r.testMetrics.map((m) => [m.label, { precision: m.precision, recall: m.recall, f1: m.f1, support: m.support }]),
+        r.testMetrics.map((m) => [
+          m.label,
+          { precision: m.precision, recall: m.recall, f1: m.f1, support: m.support },
+        ]),
       ),
       confusion: r.confusion,
       steps: r.steps,
@@ -120,63 +127,68 @@ export function register(program: Command): void {
       '--resume',
       "continue from the run directory's latest checkpoint (the newest run in runs/ without --out); options not given again are the run's own",
     )
-    .option('--json', 'print one JSON object with the results as the last line of stdout (other output to stderr)')
+    .option(
+      '--json',
+      'print one JSON object with the results as the last line of stdout (other output to stderr)',
+    )
     .option('--no-progress', 'no progress bar (it is shown only when stderr is a terminal)')
-    .action(async (o: { out?: string; resume?: boolean; json?: boolean; progress: boolean; header: boolean }) => {
-      let out = o.out;
-      if (o.resume && !out) {
-        const found = await newestRun();
-        if (!found) throw new Error('--resume: no run with a checkpoint under runs/; give --out DIR');
-        out = found;
-        process.stderr.write(`resuming the newest run: ${out}\n`);
-      }
-      out ??= join('runs', `classifier-${timestamp()}`);
+    .action(
+      async (o: { out?: string; resume?: boolean; json?: boolean; progress: boolean; header: boolean }) => {
+        let out = o.out;
+        if (o.resume && !out) {
+          const found = await newestRun();
+          if (!found) throw new Error('--resume: no run with a checkpoint under runs/; give --out DIR');
+          out = found;
+          process.stderr.write(`resuming the newest run: ${out}\n`);
+        }
+        out ??= join('runs', `classifier-${timestamp()}`);
 
-      // In --json mode stdout carries only the JSON line; the human-readable lines go to stderr.
-      const text = o.json ? process.stderr : process.stdout;
-      const useBar = o.progress && process.stderr.isTTY === true;
-      let bar: SingleBar | null = null;
-      const log = (line: string) => {
-        if (bar && (o.json || process.stdout.isTTY)) process.stderr.write('\r\x1b[2K');
-        text.write(line + '\n');
-        bar?.render();
-      };
-      const given = givenOptions(cmd, CLASSIFIER_OPTIONS) as Partial<ClassifierOptions>;
-      if (cmd.getOptionValueSource('header') === 'cli') given.header = o.header;
-      const options: ClassifierOptions = {
-        ...given,
-        outDir: out,
-        resume: o.resume,
-        log,
-        onStart: (i) => {
-          text.write(startLine(i));
-          if (useBar) {
-            bar = new SingleBar({
-              stream: process.stderr,
-              format: 'Ep {epoch} |{bar}| step {value}/{total} | loss {loss} | ETA {etaText}',
-              hideCursor: false,
-              forceRedraw: true,
-              barsize: 24,
-              clearOnComplete: true,
+        // In --json mode stdout carries only the JSON line; the human-readable lines go to stderr.
+        const text = o.json ? process.stderr : process.stdout;
+        const useBar = o.progress && process.stderr.isTTY === true;
+        let bar: SingleBar | null = null;
+        const log = (line: string) => {
+          if (bar && (o.json || process.stdout.isTTY)) process.stderr.write('\r\x1b[2K');
+          text.write(line + '\n');
+          bar?.render();
+        };
+        const given = givenOptions(cmd, CLASSIFIER_OPTIONS);
+        if (cmd.getOptionValueSource('header') === 'cli') given.header = o.header;
+        const options: ClassifierOptions = {
+          ...(given as Partial<ClassifierOptions>),
+          outDir: out,
+          resume: o.resume,
+          log,
+          onStart: (i) => {
+            text.write(startLine(i));
+            if (useBar) {
+              bar = new SingleBar({
+                stream: process.stderr,
+                format: 'Ep {epoch} |{bar}| step {value}/{total} | loss {loss} | ETA {etaText}',
+                hideCursor: false,
+                forceRedraw: true,
+                barsize: 24,
+                clearOnComplete: true,
+              });
+              bar.start(i.totalSteps, 0, { epoch: '-', loss: '-', etaText: '?' });
+            }
+          },
+          onStep: (p) => {
+            bar?.update(p.step, {
+              epoch: `${p.epoch}/${p.epochs}`,
+              loss: p.loss.toFixed(3),
+              etaText: duration(p.etaSeconds),
             });
-            bar.start(i.totalSteps, 0, { epoch: '-', loss: '-', etaText: '?' });
-          }
-        },
-        onStep: (p) => {
-          bar?.update(p.step, {
-            epoch: `${p.epoch}/${p.epochs}`,
-            loss: p.loss.toFixed(3),
-            etaText: duration(p.etaSeconds),
-          });
-        },
-      };
-      let result;
-      try {
-        result = await finetuneClassifier(options);
-      } finally {
-        (bar as SingleBar | null)?.stop();
-      }
-      text.write('\n' + report(result));
-      if (o.json) process.stdout.write(jsonReport(result));
-    });
+          },
+        };
+        let result;
+        try {
+          result = await finetuneClassifier(options);
+        } finally {
+          (bar as SingleBar | null)?.stop();
+        }
+        text.write('\n' + report(result));
+        if (o.json) process.stdout.write(jsonReport(result));
+      },
+    );
 }
