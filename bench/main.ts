@@ -9,6 +9,7 @@ const BENCHES: Record<string, string> = {
   generate: './model.js',
   train: './train.js',
   'safetensors-load': './safetensors-load.js',
+  'finetune-classifier': './finetune-classifier.js',
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -4,7 +4,7 @@
 // atomically only after the new directory is complete and fsynced. A crash at any point leaves the
 // previous checkpoint usable. A step directory of a plain model also loads with loadGPT2.
 import { existsSync } from 'node:fs';
-import { open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../io/atomic.js';
 import { readSafetensors, saveSafetensors } from '../io/safetensors.js';
@@ -159,10 +159,6 @@ function decodeState(text: string, path: string): TrainingState {
   return s;
 }
 
-async function mkdirp(dir: string): Promise<void> {
-  await import('node:fs/promises').then((fs) => fs.mkdir(dir, { recursive: true }));
-}
-
 async function fsyncFile(path: string): Promise<void> {
   const h = await open(path, 'r');
   try {
@@ -201,7 +197,7 @@ export async function saveCheckpoint(
   const finalDir = join(root, name);
   const tmpDir = join(root, `.${name}.tmp-${process.pid}`);
   await rm(tmpDir, { recursive: true, force: true });
-  await mkdirp(tmpDir);
+  await mkdir(tmpDir, { recursive: true });
   await saveSafetensors(join(tmpDir, 'model.safetensors'), modelTensors(model), { format: 'pt' }); // fsynced
   const hfConfig = configToHF(model.cfg, { labels: state.structure.labels });
   await writeFile(join(tmpDir, 'config.json'), JSON.stringify(hfConfig, null, 2) + '\n');

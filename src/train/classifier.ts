@@ -420,12 +420,9 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
     throw new Error('--trainable lora needs --lora-rank R (and optionally --lora-alpha A)');
   if (o.data !== undefined && (o.train ?? o.val ?? o.test) !== undefined)
     throw new Error('give either --data (split by gptkit) or --train/--val/--test, not both');
-  if (
-    o.data === undefined &&
-    (o.val === undefined) !== (o.test === undefined || o.train === undefined) &&
-    o.train !== undefined
-  )
-    throw new Error('--train needs --val and --test too (or use --data to split one file)');
+  const separate = [o.train, o.val, o.test].filter((f) => f !== undefined).length;
+  if (o.data === undefined && separate !== 0 && separate !== 3)
+    throw new Error('give all of --train, --val and --test (or --data to have gptkit split one file)');
   const lora =
     trainable === 'lora'
       ? { rank: o.loraRank!, alpha: o.loraAlpha ?? o.loraRank!, scaling: o.loraScaling }
@@ -474,8 +471,9 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
   // ---- model ----
   let src: ModelSource | null = null;
   let model: GPTModel;
-  if (run.state) {
-    model = (await loadCheckpoint(run.checkpoint!, run.state)).model;
+  const ckpt = run.state ? await loadCheckpoint(run.checkpoint!, run.state) : null;
+  if (ckpt) {
+    model = ckpt.model;
   } else {
     src = await resolveModel(o.model, { names: 'pretrained', dropRate: o.dropRate });
     if (src.config.numClasses !== undefined)
@@ -532,7 +530,7 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
   const inOrder = (d: ClassificationDataset) => new ClassificationLoader(d, { batchSize: o.batchSize });
 
   const optimizer = new AdamW(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
-  if (run.state) restoreOptimizer(optimizer, await loadCheckpoint(run.checkpoint!, run.state));
+  if (ckpt) restoreOptimizer(optimizer, ckpt);
   const trainableParams = model.numParameters({ trainableOnly: true });
   const totalParams = model.numParameters();
   const dataId = { train: train.length, val: val.length, test: test.length, maxLength, labels };
@@ -559,7 +557,9 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
       selectToken(s.prefix.logits(batch), token, batch.lengths),
       fromTypedArray(batch.labels, [batch.batchSize]),
     );
-  let best: { accuracy: number; epoch: number; weights: Float32Array[] } | null = null;
+  // --keep-best holds the best epoch's trainable weights in memory (not in checkpoints: a resumed run
+  // keeps the best of the epochs it ran itself).
+  const best = { accuracy: -1, epoch: 0, weights: [] as Float32Array[] };
   const trainableTensors = model.parameters().filter((p) => p.requiresGrad);
   const result = await runTrainer({
     model,
@@ -578,12 +578,13 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
       if (o.keepBest) {
         const full = scoreBatches(model, sVal, inOrder(val), token).accuracy;
         values.fullValAccuracy = full;
-        if (!best || full > best.accuracy)
-          best = {
-            accuracy: full,
-            epoch,
-            weights: trainableTensors.map((p) => p.data.slice(p.offset, p.offset + p.size) as Float32Array),
-          };
+        if (full > best.accuracy) {
+          best.accuracy = full;
+          best.epoch = epoch;
+          best.weights = trainableTensors.map(
+            (p) => p.data.slice(p.offset, p.offset + p.size) as Float32Array,
+          );
+        }
       }
       const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
       return {
@@ -612,10 +613,9 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
     hooks: { log, onStep, onEval, onEpoch, onCheckpoint, shouldStop },
   });
   let keptEpoch = o.epochs;
-  const kept = best as { accuracy: number; epoch: number; weights: Float32Array[] } | null;
-  if (kept && !result.stopped) {
-    trainableTensors.forEach((p, i) => p.data.set(kept.weights[i], p.offset));
-    keptEpoch = kept.epoch;
+  if (best.weights.length && !result.stopped) {
+    trainableTensors.forEach((p, i) => p.data.set(best.weights[i], p.offset));
+    keptEpoch = best.epoch;
   }
 
   // Final accuracies on the full sets (the book's last step), and test-set precision / recall / F1.
