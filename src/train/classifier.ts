@@ -240,7 +240,7 @@ export interface ClassifierResult {
   steps: number;
   seconds: number;
   stopped: boolean;
-  /** The epoch whose weights were kept (--keep-best), else the last. */
+  /** (trainAccuracy, valAccuracy and testAccuracy are NaN for a stopped run.) The epoch whose weights were kept (--keep-best), else the last. */
   keptEpoch: number;
 }
 
@@ -619,10 +619,13 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
   }
 
   // Final accuracies on the full sets (the book's last step), and test-set precision / recall / F1.
+  // A stopped run (Ctrl-C) skips them: it should end quickly, and its checkpoint is what matters.
   const confusion = labels.map(() => labels.map(() => 0));
-  const trainAccuracy = scoreBatches(model, sTrain, inOrder(train), token).accuracy;
-  const valAccuracy = scoreBatches(model, sVal, inOrder(val), token).accuracy;
-  const testAccuracy = scoreBatches(model, sTest, inOrder(test), token, (t, p) => confusion[t][p]++).accuracy;
+  const accuracyOf = (s: Split, onPrediction?: (t: number, p: number) => void) =>
+    result.stopped ? NaN : scoreBatches(model, s, inOrder(s.dataset), token, onPrediction).accuracy;
+  const trainAccuracy = accuracyOf(sTrain);
+  const valAccuracy = accuracyOf(sVal);
+  const testAccuracy = accuracyOf(sTest, (t, p) => confusion[t][p]++);
   const testMetrics = classMetrics(confusion, labels);
 
   await writePlots(run.outDir, result.history, result.epochs, basename(String(recorded.model)), o.epochs);

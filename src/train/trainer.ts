@@ -305,6 +305,8 @@ export async function runTrainer<B>(s: TrainerSetup<B>): Promise<TrainerResult> 
         hooks.onEval?.(record);
       }
       const midEpoch = batchIndex < batchesPerEpoch;
+      // A stop request (a signal handler) can only run when the loop yields to the event loop.
+      if (hooks.shouldStop) await new Promise((r) => setImmediate(r));
       if (midEpoch && hooks.shouldStop?.()) {
         await save(epoch);
         stopped = true;

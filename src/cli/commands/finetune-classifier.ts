@@ -14,6 +14,7 @@ import {
   type ClassifierStart,
 } from '../../index.js';
 import { addOptions, givenOptions } from '../options.js';
+import { stopOnInterrupt } from '../interrupt.js';
 
 function timestamp(): string {
   const d = new Date();
@@ -181,13 +182,20 @@ export function register(program: Command): void {
             });
           },
         };
+        const interrupt = stopOnInterrupt();
+        options.shouldStop = interrupt.shouldStop;
         let result;
         try {
           result = await finetuneClassifier(options);
         } finally {
+          interrupt.dispose();
           (bar as SingleBar | null)?.stop();
         }
         text.write('\n' + report(result));
+        if (interrupt.signal)
+          text.write(
+            `Stopped by ${interrupt.signal}; continue with: gptkit finetune-classifier --resume --out ${out}\n`,
+          );
         if (o.json) process.stdout.write(jsonReport(result));
       },
     );

@@ -12,6 +12,7 @@ import {
   type PretrainOptions,
 } from '../../index.js';
 import { addOptions, givenOptions } from '../options.js';
+import { stopOnInterrupt } from '../interrupt.js';
 
 function timestamp(): string {
   const d = new Date();
@@ -113,10 +114,13 @@ export function register(program: Command): void {
           });
         },
       };
+      const interrupt = stopOnInterrupt();
+      options.shouldStop = interrupt.shouldStop;
       let result;
       try {
         result = await pretrain(options);
       } finally {
+        interrupt.dispose();
         (bar as SingleBar | null)?.stop();
       }
       const rel = (p: string | null) => (p ? shortPath(p) : '(none)');
@@ -135,7 +139,10 @@ export function register(program: Command): void {
           '\n' +
           `Checkpoint: ${rel(result.checkpointDir)}\n` +
           `Loss plot:  ${rel(result.plotPath)}\n` +
-          `Metrics:    ${rel(result.metricsPath)}\n`,
+          `Metrics:    ${rel(result.metricsPath)}\n` +
+          (interrupt.signal
+            ? `Stopped by ${interrupt.signal}; continue with: gptkit pretrain --resume --out ${shortPath(result.outDir)}\n`
+            : ''),
       );
     });
 }
