@@ -166,6 +166,21 @@ describe('pretrain: checkpoints and resume', () => {
     assert.equal(rows.length, reference.history.length, 'metrics.jsonl continues without duplicates');
   });
 
+  it("resuming from code restores the run's own options (epochs, lr, schedule) as the CLI does", async () => {
+    const dir = freshDir();
+    await pretrain(tinyOptions(dir, { saveEvery: 5, stopAfterSteps: 13 }));
+    // Only what cannot be recorded (the text and tokenizer objects) is given again.
+    const resumed = await pretrain({
+      outDir: dir,
+      resume: true,
+      text: tinyText,
+      tokenizer: byteTokenizer,
+      log: () => {},
+    });
+    assertSameHistory(resumed.history, reference.history);
+    assert.deepEqual(weightsOf(resumed), weightsOf(reference));
+  });
+
   it('resumes from an end-of-epoch checkpoint the same way', async () => {
     const dir = freshDir();
     await pretrain(tinyOptions(dir, { stopAfterSteps: 30 })); // epoch 1 saved at step 25, stopped in epoch 2
