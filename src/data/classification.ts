@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import type { DataLoaderOptions, LoaderState } from './loader.js';
+import { BatchLoader, type DataLoaderOptions } from './loader.js';
 import { deriveSeed, seededPermutation } from './rng.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -532,121 +532,27 @@ export interface ClassificationBatch {
  * per-epoch order, the same LoaderState (its `windows` counts examples here) and exact mid-epoch resume.
  * The book: training batch 8, shuffle, dropLast; validation and test in order, keeping the last batch.
  */
-export class ClassificationLoader implements Iterable<ClassificationBatch> {
-  readonly batchSize: number;
-  readonly shuffle: boolean;
-  readonly dropLast: boolean;
-  private seed: number;
-  private epoch = 0;
-  private batchIndex = 0;
-  private order: Int32Array | null = null;
-  private orderEpoch = -1;
-
+export class ClassificationLoader extends BatchLoader<ClassificationBatch> {
   constructor(
     readonly dataset: ClassificationDataset,
     options: DataLoaderOptions,
   ) {
-    const { batchSize } = options;
-    if (!Number.isInteger(batchSize) || batchSize < 1)
-      throw new Error(`ClassificationLoader: batchSize must be a positive integer, got ${batchSize}`);
-    this.batchSize = batchSize;
-    this.shuffle = options.shuffle ?? false;
-    this.dropLast = options.dropLast ?? false;
-    this.seed = (options.seed ?? 0) >>> 0;
+    super(() => dataset.length, 'examples', options);
   }
 
-  /** Batches per epoch. */
-  get length(): number {
-    const n = this.dataset.length;
-    return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
-  }
-
-  state(): LoaderState {
-    return {
-      epoch: this.epoch,
-      batchIndex: this.batchIndex,
-      seed: this.seed,
-      epochSeed: deriveSeed(this.seed, this.epoch),
-      windows: this.dataset.length,
-      batchSize: this.batchSize,
-    };
-  }
-
-  /** Continues from a state returned by state(); throws when it belongs to another dataset or batching. */
-  restore(state: LoaderState): void {
-    const where = 'ClassificationLoader.restore';
-    if (state.windows !== this.dataset.length)
-      throw new Error(
-        `${where}: the state is for ${state.windows} examples, this dataset has ${this.dataset.length}`,
-      );
-    if (state.batchSize !== this.batchSize)
-      throw new Error(
-        `${where}: the state is for batch size ${state.batchSize}, this loader uses ${this.batchSize}`,
-      );
-    if (!Number.isInteger(state.epoch) || state.epoch < 0)
-      throw new Error(`${where}: bad epoch ${state.epoch}`);
-    if (!Number.isInteger(state.batchIndex) || state.batchIndex < 0 || state.batchIndex > this.length)
-      throw new Error(`${where}: batchIndex ${state.batchIndex} is outside 0..${this.length}`);
-    if (deriveSeed(state.seed >>> 0, state.epoch) !== state.epochSeed) {
-      throw new Error(
-        `${where}: epochSeed ${state.epochSeed} does not follow from seed ${state.seed} and epoch ${state.epoch}; the state is corrupt`,
-      );
-    }
-    this.seed = state.seed >>> 0;
-    this.epoch = state.epoch;
-    this.batchIndex = state.batchIndex;
-    this.order = null;
-  }
-
-  /** The example order of an epoch (identity when not shuffling). */
-  epochOrder(epoch: number): Int32Array {
-    if (this.order && this.orderEpoch === epoch) return this.order;
-    const n = this.dataset.length;
-    let order: Int32Array;
-    if (this.shuffle) order = seededPermutation(n, deriveSeed(this.seed, epoch));
-    else {
-      order = new Int32Array(n);
-      for (let i = 0; i < n; i++) order[i] = i;
-    }
-    this.order = order;
-    this.orderEpoch = epoch;
-    return order;
-  }
-
-  /** Batch `index` of the current epoch's order, without moving the loader. */
-  batchAt(index: number): ClassificationBatch {
-    const order = this.epochOrder(this.epoch);
+  protected makeBatch(rows: Int32Array): ClassificationBatch {
     const { dataset } = this;
     const T = dataset.maxLength;
-    const first = index * this.batchSize;
-    const B = Math.min(this.batchSize, order.length - first);
-    if (!(index >= 0 && index < this.length && B > 0))
-      throw new Error(`batchAt: batch ${index} is out of range (an epoch has ${this.length})`);
+    const B = rows.length;
     const inputs = new Int32Array(B * T);
     const labels = new Int32Array(B);
     const lengths = new Int32Array(B);
-    const rows = order.slice(first, first + B);
     for (let b = 0; b < B; b++) {
-      const row = order[first + b];
+      const row = rows[b];
       inputs.set(dataset.ids.subarray(row * T, (row + 1) * T), b * T);
       labels[b] = dataset.labels[row];
       lengths[b] = dataset.lengths[row];
     }
     return { inputs, labels, lengths, rows, batchSize: B, seqLen: T };
-  }
-
-  /** Yields the rest of the current epoch, then moves to the next (as DataLoader). */
-  *[Symbol.iterator](): Iterator<ClassificationBatch> {
-    if (this.batchIndex >= this.length) {
-      this.epoch++;
-      this.batchIndex = 0;
-    }
-    while (this.batchIndex < this.length) {
-      const batch = this.batchAt(this.batchIndex);
-      this.batchIndex++;
-      yield batch;
-    }
-    this.epoch++;
-    this.batchIndex = 0;
   }
 }

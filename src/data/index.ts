@@ -13,6 +13,7 @@ export {
 } from './windows.js';
 export {
   DataLoader,
+  BatchLoader,
   createDataLoaderV1,
   type Batch,
   type DataLoaderOptions,

@@ -39,7 +39,12 @@ export interface LoaderState {
   batchSize: number;
 }
 
-export class DataLoader implements Iterable<Batch> {
+/**
+ * The bookkeeping every loader shares: a seeded order of the dataset's items per epoch (identity when not
+ * shuffling), batches of batchSize items in that order, where it stands (state) and exact resume
+ * (restore). A subclass only turns a batch's item indices into its batch (makeBatch).
+ */
+export abstract class BatchLoader<B> implements Iterable<B> {
   readonly batchSize: number;
   readonly shuffle: boolean;
   readonly dropLast: boolean;
@@ -50,21 +55,27 @@ export class DataLoader implements Iterable<Batch> {
   private orderEpoch = -1;
 
   constructor(
-    readonly dataset: WindowDataset,
+    /** Number of items (windows, examples) in the dataset. */
+    private readonly items: () => number,
+    /** What an item is, for messages: 'windows', 'examples'. */
+    private readonly unit: string,
     options: DataLoaderOptions,
   ) {
     const { batchSize } = options;
     if (!Number.isInteger(batchSize) || batchSize < 1)
-      throw new Error(`DataLoader: batchSize must be a positive integer, got ${batchSize}`);
+      throw new Error(`${this.constructor.name}: batchSize must be a positive integer, got ${batchSize}`);
     this.batchSize = batchSize;
     this.shuffle = options.shuffle ?? false;
     this.dropLast = options.dropLast ?? false;
     this.seed = (options.seed ?? 0) >>> 0;
   }
 
+  /** The batch of these item indices (in batch order). */
+  protected abstract makeBatch(rows: Int32Array): B;
+
   /** Batches per epoch. */
   get length(): number {
-    const n = this.dataset.length;
+    const n = this.items();
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
@@ -74,17 +85,17 @@ export class DataLoader implements Iterable<Batch> {
       batchIndex: this.batchIndex,
       seed: this.seed,
       epochSeed: deriveSeed(this.seed, this.epoch),
-      windows: this.dataset.length,
+      windows: this.items(),
       batchSize: this.batchSize,
     };
   }
 
   /** Continues from a state returned by state(); throws when it belongs to another dataset or batching. */
   restore(state: LoaderState): void {
-    const where = 'DataLoader.restore';
-    if (state.windows !== this.dataset.length)
+    const where = `${this.constructor.name}.restore`;
+    if (state.windows !== this.items())
       throw new Error(
-        `${where}: the state is for ${state.windows} windows, this dataset has ${this.dataset.length}`,
+        `${where}: the state is for ${state.windows} ${this.unit}, this dataset has ${this.items()}`,
       );
     if (state.batchSize !== this.batchSize)
       throw new Error(
@@ -106,10 +117,10 @@ export class DataLoader implements Iterable<Batch> {
     this.order = null;
   }
 
-  /** The window order of an epoch (identity when not shuffling). */
+  /** The item order of an epoch (identity when not shuffling). */
   epochOrder(epoch: number): Int32Array {
     if (this.order && this.orderEpoch === epoch) return this.order;
-    const n = this.dataset.length;
+    const n = this.items();
     let order: Int32Array;
     if (this.shuffle) order = seededPermutation(n, deriveSeed(this.seed, epoch));
     else {
@@ -122,24 +133,20 @@ export class DataLoader implements Iterable<Batch> {
   }
 
   /** Batch `index` of the current epoch's order, without moving the loader. */
-  batchAt(index: number): Batch {
+  batchAt(index: number): B {
     const order = this.epochOrder(this.epoch);
-    const T = this.dataset.seqLen;
     const first = index * this.batchSize;
     const B = Math.min(this.batchSize, order.length - first);
     if (!(index >= 0 && index < this.length && B > 0))
       throw new Error(`batchAt: batch ${index} is out of range (an epoch has ${this.length})`);
-    const inputs = new Int32Array(B * T);
-    const targets = new Int32Array(B * T);
-    for (let b = 0; b < B; b++) this.dataset.readWindow(order[first + b], inputs, targets, b * T);
-    return { inputs, targets, batchSize: B, seqLen: T };
+    return this.makeBatch(order.slice(first, first + B));
   }
 
   /**
    * Yields the rest of the current epoch (all of it unless restored mid-epoch), then moves to the next
    * epoch. A finished epoch rolls over first, so `for (const b of loader)` once per epoch just works.
    */
-  *[Symbol.iterator](): Iterator<Batch> {
+  *[Symbol.iterator](): Iterator<B> {
     if (this.batchIndex >= this.length) {
       this.epoch++;
       this.batchIndex = 0;
@@ -151,6 +158,25 @@ export class DataLoader implements Iterable<Batch> {
     }
     this.epoch++;
     this.batchIndex = 0;
+  }
+}
+
+/** Batches of sliding windows: inputs and next-token targets. */
+export class DataLoader extends BatchLoader<Batch> {
+  constructor(
+    readonly dataset: WindowDataset,
+    options: DataLoaderOptions,
+  ) {
+    super(() => dataset.length, 'windows', options);
+  }
+
+  protected makeBatch(rows: Int32Array): Batch {
+    const T = this.dataset.seqLen;
+    const B = rows.length;
+    const inputs = new Int32Array(B * T);
+    const targets = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) this.dataset.readWindow(rows[b], inputs, targets, b * T);
+    return { inputs, targets, batchSize: B, seqLen: T };
   }
 }
 

@@ -34,7 +34,7 @@ import { recordedOptions, resolveOptions, type OptionInput, type OptionSpecs } f
 import { lossPlotSvg } from './plot.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { openRun, writeModelDir, type RunHooks } from './run.js';
-import { runTrainer, type StepProgress } from './trainer.js';
+import { CHECKPOINT_OPTIONS, runTrainer, type StepProgress } from './trainer.js';
 
 export const TRAINABLE_CHOICES = ['last-block', 'last-two-blocks', 'all', 'head', 'lora'] as const;
 export type Trainable = (typeof TRAINABLE_CHOICES)[number];
@@ -165,30 +165,7 @@ export const CLASSIFIER_OPTIONS = {
     apiOnly: true,
     help: 'compute the frozen bottom of the model once per example (exact; needs dropout 0)',
   },
-  saveEvery: { type: 'int', min: 1, arg: 'n', help: 'also checkpoint every n steps' },
-  checkpointMinutes: {
-    type: 'number',
-    min: 0,
-    default: 5,
-    resume: false,
-    arg: 'm',
-    help: 'checkpoint at the end of an epoch once m minutes have passed since the last one',
-  },
-  keepCheckpoints: {
-    type: 'int',
-    min: 1,
-    default: 2,
-    resume: false,
-    arg: 'n',
-    help: 'checkpoint directories kept',
-  },
-  stopAfterSteps: {
-    type: 'int',
-    min: 0,
-    resume: false,
-    apiOnly: true,
-    help: 'stop (as if interrupted) after this many optimizer steps',
-  },
+  ...CHECKPOINT_OPTIONS,
 } as const satisfies OptionSpecs;
 
 export type ClassifierOptions = OptionInput<typeof CLASSIFIER_OPTIONS> &
@@ -595,14 +572,7 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
     epochs: o.epochs,
     evalFreq: o.evalFreq,
     lrAt: () => o.lr,
-    checkpoints: {
-      outDir: run.outDir,
-      saveEvery: o.saveEvery,
-      epochCheckpointMinutes: o.checkpointMinutes,
-      keepCheckpoints: o.keepCheckpoints,
-      stopAfterSteps: o.stopAfterSteps,
-      checkpointPhase,
-    },
+    checkpoints: { ...o, outDir: run.outDir, checkpointPhase }, // the CHECKPOINT_OPTIONS fields
     identity: {
       task: 'classifier',
       options: recorded,

@@ -10,6 +10,7 @@ export {
 } from './pretrain.js';
 export {
   runTrainer,
+  CHECKPOINT_OPTIONS,
   formatEvalLine,
   TrainingDivergedError,
   type TrainerSetup,

@@ -17,7 +17,7 @@ import { calcLossBatch, evaluateModel } from './loss.js';
 import { recordedOptions, resolveOptions, type OptionInput, type OptionSpecs } from './options.js';
 import { writeLossPlot } from './plot.js';
 import { openRun, writeModelDir, type RunHooks } from './run.js';
-import { runTrainer, type StepProgress } from './trainer.js';
+import { CHECKPOINT_OPTIONS, runTrainer, type StepProgress } from './trainer.js';
 
 /** The book's chapter-5 settings, declared once: the library and `gptkit pretrain` both use these. */
 export const PRETRAIN_OPTIONS = {
@@ -128,30 +128,7 @@ export const PRETRAIN_OPTIONS = {
     arg: 'n',
     help: 'tokens of the greedy sample after each epoch (0: none)',
   },
-  saveEvery: { type: 'int', min: 1, arg: 'n', help: 'also checkpoint every n steps' },
-  checkpointMinutes: {
-    type: 'number',
-    min: 0,
-    default: 5,
-    resume: false,
-    arg: 'm',
-    help: 'checkpoint at the end of an epoch once m minutes have passed since the last one (0: every epoch); the end of the run is always saved',
-  },
-  keepCheckpoints: {
-    type: 'int',
-    min: 1,
-    default: 2,
-    resume: false,
-    arg: 'n',
-    help: 'checkpoint directories kept',
-  },
-  stopAfterSteps: {
-    type: 'int',
-    min: 0,
-    resume: false,
-    apiOnly: true,
-    help: 'stop (as if interrupted) once this many optimizer steps are done in total',
-  },
+  ...CHECKPOINT_OPTIONS,
 } as const satisfies OptionSpecs;
 
 export type PretrainOptions = Omit<OptionInput<typeof PRETRAIN_OPTIONS>, 'model'> &
@@ -388,14 +365,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
             })
           : o.lr,
       clip: o.clipGrad !== undefined ? { maxNorm: o.clipGrad, fromStep: o.warmupSteps } : undefined,
-      checkpoints: {
-        outDir: run.outDir,
-        saveEvery: o.saveEvery,
-        epochCheckpointMinutes: o.checkpointMinutes,
-        keepCheckpoints: o.keepCheckpoints,
-        stopAfterSteps: o.stopAfterSteps,
-        checkpointPhase,
-      },
+      checkpoints: { ...o, outDir: run.outDir, checkpointPhase }, // the CHECKPOINT_OPTIONS fields
       identity: { task: 'pretrain', options: recorded, data: dataId, structure: modelStructure(model) },
       resume: run.state ? { dir: run.checkpoint!, state: run.state } : undefined,
       hooks: { log, onStep, onEval, onCheckpoint, shouldStop },

@@ -18,6 +18,7 @@ import {
   type SavePhase,
   type TrainingState,
 } from './checkpoint.js';
+import type { OptionSpecs } from './options.js';
 
 /** Training batches that can say where they stand and continue from there (DataLoader and friends). */
 export interface ResumableBatches<B> extends Iterable<B> {
@@ -68,6 +69,34 @@ export class TrainingDivergedError extends Error {
   }
 }
 
+/** The checkpoint options every task has, declared once (CheckpointPolicy's fields). */
+export const CHECKPOINT_OPTIONS = {
+  saveEvery: { type: 'int', min: 1, arg: 'n', help: 'also checkpoint every n steps' },
+  checkpointMinutes: {
+    type: 'number',
+    min: 0,
+    default: 5,
+    resume: false,
+    arg: 'm',
+    help: 'checkpoint at the end of an epoch once m minutes have passed since the last one (0: every epoch); the end of the run is always saved',
+  },
+  keepCheckpoints: {
+    type: 'int',
+    min: 1,
+    default: 2,
+    resume: false,
+    arg: 'n',
+    help: 'checkpoint directories kept',
+  },
+  stopAfterSteps: {
+    type: 'int',
+    min: 0,
+    resume: false,
+    apiOnly: true,
+    help: 'stop (as if interrupted) once this many optimizer steps are done in total',
+  },
+} as const satisfies OptionSpecs;
+
 /** Where checkpoints go and when they are written. */
 export interface CheckpointPolicy {
   /** Run directory: checkpoints/ and metrics.jsonl go here. */
@@ -75,7 +104,7 @@ export interface CheckpointPolicy {
   /** Also checkpoint every N optimizer steps. */
   saveEvery?: number;
   /** End-of-epoch checkpoints are skipped until this many minutes have passed since the last one (0: every epoch). */
-  epochCheckpointMinutes: number;
+  checkpointMinutes: number;
   /** Checkpoint directories kept. */
   keepCheckpoints: number;
   /** Stop (as if interrupted) once this many optimizer steps are done in total. */
@@ -333,7 +362,7 @@ export async function runTrainer<B>(s: TrainerSetup<B>): Promise<TrainerResult> 
     const minutesSinceSave = (performance.now() - lastSaveTime) / 60000;
     const lastEpoch = epoch + 1 === s.epochs;
     const stopNow = !lastEpoch && hooks.shouldStop?.() === true;
-    if (step !== lastSavedStep && (lastEpoch || stopNow || minutesSinceSave >= cp.epochCheckpointMinutes))
+    if (step !== lastSavedStep && (lastEpoch || stopNow || minutesSinceSave >= cp.checkpointMinutes))
       await save(epoch + 1);
     if (stopNow) {
       stopped = true;

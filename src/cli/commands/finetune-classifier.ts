@@ -3,53 +3,19 @@
 // Built on finetuneClassifier(); flags derived from CLASSIFIER_OPTIONS.
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { isAbsolute, join, relative } from 'node:path';
+import { join } from 'node:path';
 import {
   CLASSIFIER_OPTIONS,
   finetuneClassifier,
-  latestCheckpoint,
   type ClassifierOptions,
   type ClassifierResult,
   type ClassifierStart,
 } from '../../index.js';
 import { addOptions, givenOptions } from '../options.js';
 import { stopOnInterrupt } from '../interrupt.js';
+import { count as n, duration, runDirectory, shortPath } from '../run-dir.js';
 
-function timestamp(): string {
-  const d = new Date();
-  const p = (x: number) => String(x).padStart(2, '0');
-  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
-}
-
-/** The most recently modified runs/* directory that holds a checkpoint (for --resume without --out). */
-async function newestRun(): Promise<string | null> {
-  if (!existsSync('runs')) return null;
-  const dirs = readdirSync('runs')
-    .map((n) => join('runs', n))
-    .filter((p) => statSync(p).isDirectory() && existsSync(join(p, 'checkpoints')))
-    .sort((a, b) => statSync(join(b, 'checkpoints')).mtimeMs - statSync(join(a, 'checkpoints')).mtimeMs);
-  for (const d of dirs) if (await latestCheckpoint(join(d, 'checkpoints'))) return d;
-  return null;
-}
-
-function duration(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  const t = Math.round(s);
-  if (t < 60) return `${t}s`;
-  if (t < 3600) return `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s`;
-  const m = Math.round(t / 60);
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-}
-
-const n = (x: number) => x.toLocaleString('en-US');
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-
-/** Relative to the working directory when inside it, else absolute. */
-function shortPath(p: string): string {
-  const r = relative('.', p);
-  return r === '' ? '.' : r.startsWith('..') || isAbsolute(r) ? p : r;
-}
 
 function startLine(i: ClassifierStart): string {
   const share = i.totalParams ? (100 * i.trainableParams) / i.totalParams : 0;
@@ -135,14 +101,7 @@ export function register(program: Command): void {
     .option('--no-progress', 'no progress bar (it is shown only when stderr is a terminal)')
     .action(
       async (o: { out?: string; resume?: boolean; json?: boolean; progress: boolean; header: boolean }) => {
-        let out = o.out;
-        if (o.resume && !out) {
-          const found = await newestRun();
-          if (!found) throw new Error('--resume: no run with a checkpoint under runs/; give --out DIR');
-          out = found;
-          process.stderr.write(`resuming the newest run: ${out}\n`);
-        }
-        out ??= join('runs', `classifier-${timestamp()}`);
+        const out = await runDirectory(o, 'classifier');
 
         // In --json mode stdout carries only the JSON line; the human-readable lines go to stderr.
         const text = o.json ? process.stderr : process.stdout;

@@ -2,51 +2,10 @@
 // appendix D's schedule and clipping as flags, crash-safe checkpoints and --resume. Built on pretrain().
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { isAbsolute, join, relative } from 'node:path';
-import {
-  getBackend,
-  latestCheckpoint,
-  PRETRAIN_OPTIONS,
-  pretrain,
-  type PretrainOptions,
-} from '../../index.js';
+import { getBackend, PRETRAIN_OPTIONS, pretrain, type PretrainOptions } from '../../index.js';
 import { addOptions, givenOptions } from '../options.js';
 import { stopOnInterrupt } from '../interrupt.js';
-
-function timestamp(): string {
-  const d = new Date();
-  const p = (x: number) => String(x).padStart(2, '0');
-  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
-}
-
-/** The most recently modified runs/* directory that holds a checkpoint (for --resume without --out). */
-async function newestRun(): Promise<string | null> {
-  if (!existsSync('runs')) return null;
-  const dirs = readdirSync('runs')
-    .map((n) => join('runs', n))
-    .filter((p) => statSync(p).isDirectory() && existsSync(join(p, 'checkpoints')))
-    .sort((a, b) => statSync(join(b, 'checkpoints')).mtimeMs - statSync(join(a, 'checkpoints')).mtimeMs);
-  for (const d of dirs) if (await latestCheckpoint(join(d, 'checkpoints'))) return d;
-  return null;
-}
-
-function duration(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  const t = Math.round(s);
-  if (t < 60) return `${t}s`;
-  if (t < 3600) return `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s`;
-  const m = Math.round(t / 60);
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-}
-
-const n = (x: number) => x.toLocaleString('en-US');
-
-/** Relative to the working directory when inside it, else absolute. */
-function shortPath(p: string): string {
-  const r = relative('.', p);
-  return r === '' ? '.' : r.startsWith('..') || isAbsolute(r) ? p : r;
-}
+import { count as n, duration, runDirectory, shortPath } from '../run-dir.js';
 
 export function register(program: Command): void {
   const cmd = program
@@ -62,14 +21,7 @@ export function register(program: Command): void {
     )
     .option('--no-progress', 'no progress bar (it is shown only when stderr is a terminal)')
     .action(async (o: { out?: string; resume?: boolean; progress: boolean }) => {
-      let out = o.out;
-      if (o.resume && !out) {
-        const found = await newestRun();
-        if (!found) throw new Error('--resume: no run with a checkpoint under runs/; give --out DIR');
-        out = found;
-        process.stderr.write(`resuming the newest run: ${out}\n`);
-      }
-      out ??= join('runs', `pretrain-${timestamp()}`);
+      const out = await runDirectory(o, 'pretrain');
 
       const useBar = o.progress && process.stderr.isTTY === true;
       let bar: SingleBar | null = null;
