@@ -16,13 +16,14 @@ export function register(program: Command): void {
     .option('--file <file>', 'a file with one text per non-empty line')
     .option('--json', 'one JSON object per input: {"text", "label", "probabilities"}')
     .action(async (o: { model: string; text: string[]; file?: string; json?: boolean }) => {
-      const texts = [...o.text];
-      if (o.file !== undefined)
-        texts.push(
-          ...readFileSync(o.file, 'utf8')
-            .split(/\r?\n/)
-            .filter((l) => l.trim() !== ''),
-        );
+      // concat, not push(...lines): a spread of a long file's lines overflows the call stack.
+      const fromFile =
+        o.file === undefined
+          ? []
+          : readFileSync(o.file, 'utf8')
+              .split(/\r?\n/)
+              .filter((l) => l.trim() !== '');
+      const texts = o.text.concat(fromFile);
       if (o.text.length === 0 && o.file === undefined)
         throw new Error('give --text TEXT (repeatable) or --file FILE');
       if (texts.length === 0) throw new Error(`--file ${o.file}: no non-empty lines`);

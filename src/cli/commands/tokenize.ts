@@ -93,7 +93,8 @@ async function readInput(opts: TokenizeOptions): Promise<string> {
 
 /** The human view: one row per token, the token JSON-quoted so spaces and newlines are visible. */
 export function formatTokenTable(ids: readonly number[], show: (id: number) => string): string {
-  const width = Math.max(2, ...ids.map((id) => String(id).length));
+  // A reduce, not Math.max(...ids): spreading 100k+ arguments overflows the call stack.
+  const width = ids.reduce((w, id) => Math.max(w, String(id).length), 2);
   const lines = [`${'id'.padStart(width)}  token`];
   for (const id of ids) lines.push(`${String(id).padStart(width)}  ${show(id)}`);
   lines.push(`${ids.length} token${ids.length === 1 ? '' : 's'}`);
