@@ -10,6 +10,7 @@ import { configToHF, GPT2_PRESETS, parseModelConfig } from './config.js';
 import { GPTModel } from './gpt.js';
 import { gpt2Layout, loadGPT2, saveGPT2 } from './gpt2-weights.js';
 import { resolveModel } from './source.js';
+import { generate } from './generate.js';
 
 const fixtureModel = join(packageRootPath(), 'test', 'fixtures', 'gpt2-tiny', 'model');
 const tiny = {
@@ -115,6 +116,18 @@ describe('saving and loading through the one layout', () => {
       );
       assert.equal(gpt2Layout(back).has('lm_head.weight'), !tiedHead);
     }
+  });
+
+  it('refuses weights with a NaN, naming the tensor; generation refuses a non-finite logit', async () => {
+    const model = new GPTModel(tiny);
+    model.final_norm.scale.data[3] = NaN;
+    const dir = join(tmp, 'nan');
+    await saveGPT2(model, dir);
+    await assert.rejects(loadGPT2(dir), /tensor 'ln_f\.weight' holds a non-finite value \(NaN\)/);
+    assert.throws(
+      () => generate(model.eval(), [1, 2, 3], { maxNewTokens: 2 }),
+      /non-finite logit .* at new token 1/,
+    );
   });
 
   it('a classifier saves its head as score.weight / score.bias and loads back', async () => {

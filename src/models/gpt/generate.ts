@@ -158,6 +158,11 @@ export function generate(model: GPTModel, promptIds: readonly number[], opts: Ge
           return lastRow(model.forward(ids, useCache ?? undefined), row);
         }),
       );
+      for (let i = 0; i < logits.length; i++)
+        if (!Number.isFinite(logits[i]))
+          throw new Error(
+            `generate: the model produced a non-finite logit (${logits[i]}) for token ${i} at new token ${step + 1}; its weights are damaged or it diverged`,
+          );
       const next = sampleNext(logits, opts, rng);
       if (stops.has(next)) break;
       all.push(next);

@@ -153,6 +153,11 @@ export function hfTensors(model: GPTModel): NamedTensor[] {
   return modelTensors(model).filter((t) => layout.has(t.name));
 }
 
+function firstNonFinite(a: Float32Array): number {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return i;
+  return -1;
+}
+
 /** Strip the `transformer.` prefix that GPT2LMHeadModel.save_pretrained adds. */
 function normaliseName(name: string): string {
   return name.startsWith('transformer.') ? name.slice('transformer.'.length) : name;
@@ -263,6 +268,15 @@ export async function loadGPT2(dir: string, opts: { dropRate?: number } = {}): P
     await loadSafetensors(weightsPath, (raw) => batch.get(raw) ?? null);
     for (const [raw, scratch] of batch) byName(raw)!.write(scratch);
   }
+  // A NaN or infinity in the file gives garbage at inference, never an error: refuse it here, by name.
+  for (const [name, e] of layout)
+    for (const p of e.params) {
+      const i = firstNonFinite(view(p));
+      if (i !== -1)
+        throw new Error(
+          `${weightsPath}: tensor '${name}' holds a non-finite value (${view(p)[i]}); the file is damaged or was saved from a diverged model`,
+        );
+    }
   return model.eval();
 }
 
