@@ -49,7 +49,7 @@ export {
 } from './models/gpt/attention.js';
 export { GPTModel, TransformerBlock, FeedForward, FastMultiHeadAttention } from './models/gpt/gpt.js';
 export { KVCache } from './models/gpt/kv-cache.js';
-export { generate, sampleNext, type GenerateOptions } from './models/gpt/generate.js';
+export { generate, sampleNext, checkGenerateOptions, type GenerateOptions } from './models/gpt/generate.js';
 export {
   loadGPT2,
   saveGPT2,

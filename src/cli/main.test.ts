@@ -50,3 +50,18 @@ it('a usage error prints the message and a pointer to --help, not the whole help
   assert.match(r.stderr, /--top-k/);
   assert.match(r.stderr, /add --help for usage/);
 });
+
+it('generate checks --top-p before loading anything or printing the prompt', () => {
+  for (const p of ['1.5', '0']) {
+    const r = spawnSync(
+      process.execPath,
+      [main, 'generate', '--model', 'no/such/model', '--prompt', 'Hi', '--temperature', '1', '--top-p', p],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, new RegExp(`topP \\(--top-p\\) must be in \\(0, 1\\], got ${p}`));
+  }
+});

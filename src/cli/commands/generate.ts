@@ -1,7 +1,7 @@
 // `gptkit generate`: load a GPT-2 model (by name from the cache, or a directory) and stream a continuation.
 import type { Command } from 'commander';
 import { parseIntArg, parseFloatArg } from '../args.js';
-import { resolveModel, generate, loadGpt2Tokenizer } from '../../index.js';
+import { checkGenerateOptions, resolveModel, generate, loadGpt2Tokenizer } from '../../index.js';
 
 const END_OF_TEXT = 50256;
 
@@ -38,6 +38,11 @@ export function register(program: Command): void {
     .option('--no-cache', 'disable the KV cache (same output, slower)')
     .option('--json', 'print {"prompt_ids", "new_ids", "text"} as JSON at the end instead of streaming')
     .action(async (o: GenerateCliOptions) => {
+      checkGenerateOptions({ temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed });
+      if (o.temperature === 0 && (o.topK !== undefined || o.topP !== undefined))
+        process.stderr.write(
+          'gptkit: --top-k and --top-p only apply when sampling (--temperature > 0); decoding greedily\n',
+        );
       const src = await resolveModel(o.model);
       if (src.kind === 'fresh')
         throw new Error(

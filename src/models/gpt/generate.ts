@@ -27,15 +27,33 @@ export interface GenerateOptions {
   onToken?: (id: number) => void;
 }
 
+/**
+ * Check sampling options before any work (the CLI calls it before loading a model; generate() at its start).
+ * Messages name the option and its flag.
+ */
+export function checkGenerateOptions(opts: Partial<GenerateOptions>): void {
+  const bad = (what: string, need: string, v: unknown) =>
+    new Error(`generate: ${what} must be ${need}, got ${String(v)}`);
+  const { maxNewTokens: n, temperature: t, topK: k, topP: p, seed, contextSize: c } = opts;
+  if (n !== undefined && !(Number.isInteger(n) && n >= 0))
+    throw bad('maxNewTokens (--max-new-tokens)', 'an integer >= 0', n);
+  if (t !== undefined && !(Number.isFinite(t) && t >= 0))
+    throw bad('temperature (--temperature)', 'a number >= 0', t);
+  if (k !== undefined && !(Number.isInteger(k) && k >= 1))
+    throw bad('topK (--top-k)', 'a positive integer', k);
+  if (p !== undefined && !(p > 0 && p <= 1)) throw bad('topP (--top-p)', 'in (0, 1]', p);
+  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0))
+    throw bad('seed (--seed)', 'an integer >= 0', seed);
+  if (c !== undefined && !(Number.isInteger(c) && c >= 1)) throw bad('contextSize', 'a positive integer', c);
+}
+
 /** Pick the next token from one row of logits, following the options. */
 export function sampleNext(logits: Float32Array, opts: GenerateOptions, rng: Rng): number {
+  checkGenerateOptions(opts);
   const V = logits.length;
   const temperature = opts.temperature ?? 0;
-  if (!(temperature >= 0)) throw new Error(`generate: temperature must be >= 0, got ${temperature}`);
   let candidates: number[] | null = null;
   if (opts.topK !== undefined) {
-    if (!Number.isInteger(opts.topK) || opts.topK < 1)
-      throw new Error(`generate: topK must be a positive integer, got ${opts.topK}`);
     const k = Math.min(opts.topK, V);
     candidates = topIndices(logits, k);
   }
@@ -51,8 +69,6 @@ export function sampleNext(logits: Float32Array, opts: GenerateOptions, rng: Rng
   let probs = ids.map((i) => Math.exp((logits[i] - max) / temperature));
   let order = ids;
   if (opts.topP !== undefined) {
-    if (!(opts.topP > 0 && opts.topP <= 1))
-      throw new Error(`generate: topP must be in (0, 1], got ${opts.topP}`);
     const total = probs.reduce((a, b) => a + b, 0);
     const sorted = probs.map((p, j) => [p / total, j] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
     let cum = 0;
@@ -119,6 +135,7 @@ function lastRow(logits: Tensor, row: Float32Array): Float32Array {
 
 /** Generate up to maxNewTokens ids after the prompt ids; returns only the new ids. */
 export function generate(model: GPTModel, promptIds: readonly number[], opts: GenerateOptions): number[] {
+  checkGenerateOptions(opts);
   const ctx = Math.min(opts.contextSize ?? model.cfg.contextLength, model.cfg.contextLength);
   if (promptIds.length === 0) throw new Error('generate: the prompt is empty; give at least one token id');
   for (const [i, id] of promptIds.entries()) {
