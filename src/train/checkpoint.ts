@@ -120,7 +120,7 @@ export interface TrainingState {
 export type SavePhase = 'weights' | 'optimizer' | 'state' | 'renamed' | 'pointer';
 
 export interface SaveCheckpointOptions {
-  /** Checkpoint directories to keep (newest by step); older ones are deleted after the pointer moves. Default 2. */
+  /** Checkpoint directories to keep (newest by step); older ones are deleted after the pointer moves. Default 1. */
   keep?: number;
   onPhase?: (phase: SavePhase, dir: string) => void | Promise<void>;
 }
@@ -189,7 +189,7 @@ export async function saveCheckpoint(
   state: Omit<TrainingState, 'format' | 'version' | 'savedAt' | 'optimizer'>,
   opts: SaveCheckpointOptions = {},
 ): Promise<string> {
-  const keep = opts.keep ?? 2;
+  const keep = opts.keep ?? 1;
   if (!parametersFinite(model)) {
     throw new Error(`refusing to save a checkpoint at step ${state.step}: the model has non-finite weights`);
   }

@@ -33,7 +33,7 @@ import {
 import { recordedOptions, resolveOptions, type OptionInput, type OptionSpecs } from './options.js';
 import { lossPlotSvg } from './plot.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { openRun, writeModelDir, type RunHooks } from './run.js';
+import { inRun, writeModelDir, type RunHooks } from './run.js';
 import { CHECKPOINT_OPTIONS, runTrainer, type StepProgress } from './trainer.js';
 
 export const TRAINABLE_CHOICES = ['last-block', 'last-two-blocks', 'all', 'head', 'lora'] as const;
@@ -389,254 +389,260 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
     ...given
   } = options;
   if (!out) throw new Error('outDir is required');
-  const run = await openRun(out, { resume, task: 'classifier' });
-  const saved = run.state?.options ?? {};
-  const o = resolveOptions(CLASSIFIER_OPTIONS, given, saved);
-  const trainable: Trainable = o.loraRank !== undefined ? 'lora' : o.trainable;
-  if (trainable === 'lora' && o.loraRank === undefined)
-    throw new Error('--trainable lora needs --lora-rank R (and optionally --lora-alpha A)');
-  if (o.data !== undefined && (o.train ?? o.val ?? o.test) !== undefined)
-    throw new Error('give either --data (split by gptkit) or --train/--val/--test, not both');
-  const separate = [o.train, o.val, o.test].filter((f) => f !== undefined).length;
-  if (o.data === undefined && separate !== 0 && separate !== 3)
-    throw new Error('give all of --train, --val and --test (or --data to have gptkit split one file)');
-  const lora =
-    trainable === 'lora'
-      ? { rank: o.loraRank!, alpha: o.loraAlpha ?? o.loraRank!, scaling: o.loraScaling }
-      : undefined;
+  return inRun(out, { resume, task: 'classifier' }, async (run) => {
+    const saved = run.state?.options ?? {};
+    const o = resolveOptions(CLASSIFIER_OPTIONS, given, saved);
+    const trainable: Trainable = o.loraRank !== undefined ? 'lora' : o.trainable;
+    if (trainable === 'lora' && o.loraRank === undefined)
+      throw new Error('--trainable lora needs --lora-rank R (and optionally --lora-alpha A)');
+    if (o.data !== undefined && (o.train ?? o.val ?? o.test) !== undefined)
+      throw new Error('give either --data (split by gptkit) or --train/--val/--test, not both');
+    const separate = [o.train, o.val, o.test].filter((f) => f !== undefined).length;
+    if (o.data === undefined && separate !== 0 && separate !== 3)
+      throw new Error('give all of --train, --val and --test (or --data to have gptkit split one file)');
+    const lora =
+      trainable === 'lora'
+        ? { rank: o.loraRank!, alpha: o.loraAlpha ?? o.loraRank!, scaling: o.loraScaling }
+        : undefined;
 
-  // ---- data ----
-  const bundled = o.data === undefined && o.train === undefined;
-  const files = bundled
-    ? {
-        train: dataPath('sms-spam-book-split', 'train.csv'),
-        val: dataPath('sms-spam-book-split', 'validation.csv'),
-        test: dataPath('sms-spam-book-split', 'test.csv'),
-      }
-    : { train: o.train, val: o.val, test: o.test };
-  const names = o.labelNames?.split(',').map((s) => s.trim()) ?? (bundled ? ['not spam', 'spam'] : undefined);
-  const readOpts = { textColumn: column(o.textColumn), labelColumn: column(o.labelColumn), header: o.header };
-  let splits: {
-    train: { texts: string[]; labels: string[] };
-    val: { texts: string[]; labels: string[] };
-    test: { texts: string[]; labels: string[] };
-  };
-  if (o.data !== undefined) {
-    const all = readLabeledTexts(o.data, readOpts);
-    const rows = all.texts.map((text, i) => ({ text, label: all.labels[i] }));
-    const s = balanceAndSplit(rows, { seed: o.seed, balance: o.balance });
-    const unzip = (r: typeof rows) => ({ texts: r.map((x) => x.text), labels: r.map((x) => x.label) });
-    splits = { train: unzip(s.train), val: unzip(s.validation), test: unzip(s.test) };
-  } else {
-    splits = {
-      train: readLabeledTexts(files.train!, readOpts),
-      val: readLabeledTexts(files.val!, readOpts),
-      test: readLabeledTexts(files.test!, readOpts),
-    };
-  }
-  const vocab = labelVocabulary(splits.train.labels, names);
-  const labels = vocab.id2label;
-  const idsOf = (which: string, ls: string[]) =>
-    labelVocabulary([...splits.train.labels, ...ls], names ?? vocab.id2label)
-      .ids.slice(splits.train.labels.length)
-      .map((id) => {
-        if (id >= labels.length)
-          throw new Error(`the ${which} set has a label the training set does not have`);
-        return id;
-      });
-
-  // ---- model ----
-  let src: ModelSource | null = null;
-  let model: GPTModel;
-  const ckpt = run.state ? await loadCheckpoint(run.checkpoint!, run.state) : null;
-  if (ckpt) {
-    model = ckpt.model;
-  } else {
-    src = await resolveModel(o.model, { names: 'pretrained', dropRate: o.dropRate });
-    if (src.config.numClasses !== undefined)
-      throw new Error(
-        `--model ${o.model} is already a classifier; fine-tune a language model (or resume its run with --resume)`,
-      );
-    manualSeed(o.seed);
-    model = await src.build();
-    manualSeed(o.seed); // as the book: torch.manual_seed(123) right before the new head
-    model.useClassifierHead(labels.length);
-    if (lora) {
-      for (const p of model.parameters()) p.requiresGrad = false;
-      applyLoRA(model, lora);
-    } else setTrainable(model, trainable as Exclude<Trainable, 'lora'>);
-  }
-  const tokenizer = loadGpt2Tokenizer();
-  const ctx = model.cfg.contextLength;
-  const train = ClassificationDataset.fromTexts(splits.train.texts, vocab.ids, tokenizer, {
-    contextLength: ctx,
-    maxLength: o.maxLength,
-  });
-  const maxLength = train.maxLength;
-  const val = ClassificationDataset.fromTexts(
-    splits.val.texts,
-    idsOf('validation', splits.val.labels),
-    tokenizer,
-    { contextLength: ctx, maxLength },
-  );
-  const test = ClassificationDataset.fromTexts(
-    splits.test.texts,
-    idsOf('test', splits.test.labels),
-    tokenizer,
-    { contextLength: ctx, maxLength },
-  );
-
-  const reuse = o.reuseFrozen && model.cfg.dropRate === 0 ? frozenBlocks(model) : 0;
-  const split = (dataset: ClassificationDataset): Split => ({
-    dataset,
-    prefix: new FrozenPrefix(model, reuse, dataset.length, maxLength),
-  });
-  const sTrain = split(train);
-  const sVal = split(val);
-  const sTest = split(test);
-  const trainLoader = new ClassificationLoader(train, {
-    batchSize: o.batchSize,
-    shuffle: true,
-    dropLast: true,
-    seed: o.seed,
-  });
-  if (trainLoader.length === 0 && o.epochs > 0)
-    throw new Error(
-      `the training set has ${train.length} examples, fewer than one batch of ${o.batchSize}; use a smaller --batch-size`,
-    );
-  const inOrder = (d: ClassificationDataset) => new ClassificationLoader(d, { batchSize: o.batchSize });
-
-  const optimizer = new AdamW(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
-  if (ckpt) restoreOptimizer(optimizer, ckpt);
-  const trainableParams = model.numParameters({ trainableOnly: true });
-  const totalParams = model.numParameters();
-  const dataId = { train: train.length, val: val.length, test: test.length, maxLength, labels };
-  const recorded = { ...recordedOptions(CLASSIFIER_OPTIONS, o), model: src?.dir ?? saved.model ?? o.model };
-  await run.writeRunJson({ options: recorded, config: model.cfg, data: dataId });
-  onStart?.({
-    modelLabel: src?.label ?? String(saved.model),
-    labels,
-    trainExamples: train.length,
-    valExamples: val.length,
-    testExamples: test.length,
-    maxLength,
-    trainableParams,
-    totalParams,
-    batchesPerEpoch: trainLoader.length,
-    totalSteps: trainLoader.length * o.epochs,
-    frozenBlocksReused: reuse,
-    resumedFrom: run.checkpoint ?? undefined,
-  });
-
-  const token = o.token;
-  const lossOf = (s: Split, batch: ClassificationBatch) =>
-    ops.crossEntropy(
-      selectToken(s.prefix.logits(batch), token, batch.lengths),
-      fromTypedArray(batch.labels, [batch.batchSize]),
-    );
-  // --keep-best holds the best epoch's trainable weights in memory (not in checkpoints: a resumed run
-  // keeps the best of the epochs it ran itself).
-  const best = { accuracy: -1, epoch: 0, weights: [] as Float32Array[] };
-  const trainableTensors = model.parameters().filter((p) => p.requiresGrad);
-  const result = await runTrainer({
-    model,
-    optimizer,
-    train: trainLoader,
-    loss: (batch) => lossOf(sTrain, batch),
-    tokens: (batch) => batch.batchSize, // the book counts examples seen
-    evaluate: () => ({
-      trainLoss: scoreBatches(model, sTrain, firstN(inOrder(train), o.evalIter), token).loss,
-      valLoss: scoreBatches(model, sVal, firstN(inOrder(val), o.evalIter), token).loss,
-    }),
-    endOfEpoch: (epoch) => {
-      const trainAccuracy = scoreBatches(model, sTrain, firstN(inOrder(train), o.evalIter), token).accuracy;
-      const valAccuracy = scoreBatches(model, sVal, firstN(inOrder(val), o.evalIter), token).accuracy;
-      const values: Record<string, number> = { trainAccuracy, valAccuracy };
-      if (o.keepBest) {
-        const full = scoreBatches(model, sVal, inOrder(val), token).accuracy;
-        values.fullValAccuracy = full;
-        if (full > best.accuracy) {
-          best.accuracy = full;
-          best.epoch = epoch;
-          best.weights = trainableTensors.map(
-            (p) => p.data.slice(p.offset, p.offset + p.size) as Float32Array,
-          );
+    // ---- data ----
+    const bundled = o.data === undefined && o.train === undefined;
+    const files = bundled
+      ? {
+          train: dataPath('sms-spam-book-split', 'train.csv'),
+          val: dataPath('sms-spam-book-split', 'validation.csv'),
+          test: dataPath('sms-spam-book-split', 'test.csv'),
         }
-      }
-      const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-      return {
-        lines: [`Training accuracy: ${pct(trainAccuracy)} | Validation accuracy: ${pct(valAccuracy)}`],
-        values,
-      };
-    },
-    epochs: o.epochs,
-    evalFreq: o.evalFreq,
-    lrAt: () => o.lr,
-    checkpoints: { ...o, outDir: run.outDir, checkpointPhase }, // the CHECKPOINT_OPTIONS fields
-    identity: {
-      task: 'classifier',
-      options: recorded,
-      data: dataId,
-      structure: modelStructure(model, { lora, labels }),
-    },
-    resume: run.state ? { dir: run.checkpoint!, state: run.state } : undefined,
-    hooks: { log, onStep, onEval, onEpoch, onCheckpoint, shouldStop },
-  });
-  let keptEpoch = o.epochs;
-  if (best.weights.length && !result.stopped) {
-    trainableTensors.forEach((p, i) => p.data.set(best.weights[i], p.offset));
-    keptEpoch = best.epoch;
-  }
-
-  // Final accuracies on the full sets (the book's last step), and test-set precision / recall / F1.
-  // A stopped run (Ctrl-C) skips them: it should end quickly, and its checkpoint is what matters.
-  const confusion = labels.map(() => labels.map(() => 0));
-  const accuracyOf = (s: Split, onPrediction?: (t: number, p: number) => void) =>
-    result.stopped ? NaN : scoreBatches(model, s, inOrder(s.dataset), token, onPrediction).accuracy;
-  const trainAccuracy = accuracyOf(sTrain);
-  const valAccuracy = accuracyOf(sVal);
-  const testAccuracy = accuracyOf(sTest, (t, p) => confusion[t][p]++);
-  const testMetrics = classMetrics(confusion, labels);
-
-  await writePlots(run.outDir, result.history, result.epochs, basename(String(recorded.model)), o.epochs);
-  let modelDir: string | null = null;
-  if (!result.stopped) {
-    modelDir = join(run.outDir, 'model');
-    const gptkit = { classify_token: token, max_length: maxLength };
-    const base =
-      src ??
-      (saved.model
-        ? await resolveModel(String(saved.model), { names: 'pretrained' }).catch(() => null)
-        : null);
-    if (lora && !o.merge && base?.kind === 'pretrained') {
-      await writeModelDir(model, modelDir, (tmp) =>
-        saveAdapters(model, tmp, { baseModel: base.dir!, ...lora, labels, gptkit }),
-      );
+      : { train: o.train, val: o.val, test: o.test };
+    const names =
+      o.labelNames?.split(',').map((s) => s.trim()) ?? (bundled ? ['not spam', 'spam'] : undefined);
+    const readOpts = {
+      textColumn: column(o.textColumn),
+      labelColumn: column(o.labelColumn),
+      header: o.header,
+    };
+    let splits: {
+      train: { texts: string[]; labels: string[] };
+      val: { texts: string[]; labels: string[] };
+      test: { texts: string[]; labels: string[] };
+    };
+    if (o.data !== undefined) {
+      const all = readLabeledTexts(o.data, readOpts);
+      const rows = all.texts.map((text, i) => ({ text, label: all.labels[i] }));
+      const s = balanceAndSplit(rows, { seed: o.seed, balance: o.balance });
+      const unzip = (r: typeof rows) => ({ texts: r.map((x) => x.text), labels: r.map((x) => x.label) });
+      splits = { train: unzip(s.train), val: unzip(s.validation), test: unzip(s.test) };
     } else {
-      const plain = model;
-      if (lora) mergeLoRA(plain);
-      await writeModelDir(plain, modelDir, (tmp) => saveGPT2(plain, tmp, { labels, gptkit }));
+      splits = {
+        train: readLabeledTexts(files.train!, readOpts),
+        val: readLabeledTexts(files.val!, readOpts),
+        test: readLabeledTexts(files.test!, readOpts),
+      };
     }
-  }
-  return {
-    outDir: run.outDir,
-    model,
-    modelDir,
-    labels,
-    trainAccuracy,
-    valAccuracy,
-    testAccuracy,
-    testMetrics,
-    confusion,
-    trainableParams,
-    totalParams,
-    history: result.history,
-    epochs: result.epochs,
-    steps: result.steps,
-    seconds: result.seconds,
-    stopped: result.stopped,
-    keptEpoch,
-  };
+    const vocab = labelVocabulary(splits.train.labels, names);
+    const labels = vocab.id2label;
+    const idsOf = (which: string, ls: string[]) =>
+      labelVocabulary([...splits.train.labels, ...ls], names ?? vocab.id2label)
+        .ids.slice(splits.train.labels.length)
+        .map((id) => {
+          if (id >= labels.length)
+            throw new Error(`the ${which} set has a label the training set does not have`);
+          return id;
+        });
+
+    // ---- model ----
+    let src: ModelSource | null = null;
+    let model: GPTModel;
+    const ckpt = run.state ? await loadCheckpoint(run.checkpoint!, run.state) : null;
+    if (ckpt) {
+      model = ckpt.model;
+    } else {
+      src = await resolveModel(o.model, { names: 'pretrained', dropRate: o.dropRate });
+      if (src.config.numClasses !== undefined)
+        throw new Error(
+          `--model ${o.model} is already a classifier; fine-tune a language model (or resume its run with --resume)`,
+        );
+      manualSeed(o.seed);
+      model = await src.build();
+      manualSeed(o.seed); // as the book: torch.manual_seed(123) right before the new head
+      model.useClassifierHead(labels.length);
+      if (lora) {
+        for (const p of model.parameters()) p.requiresGrad = false;
+        applyLoRA(model, lora);
+      } else setTrainable(model, trainable as Exclude<Trainable, 'lora'>);
+    }
+    const tokenizer = loadGpt2Tokenizer();
+    const ctx = model.cfg.contextLength;
+    const train = ClassificationDataset.fromTexts(splits.train.texts, vocab.ids, tokenizer, {
+      contextLength: ctx,
+      maxLength: o.maxLength,
+    });
+    const maxLength = train.maxLength;
+    const val = ClassificationDataset.fromTexts(
+      splits.val.texts,
+      idsOf('validation', splits.val.labels),
+      tokenizer,
+      { contextLength: ctx, maxLength },
+    );
+    const test = ClassificationDataset.fromTexts(
+      splits.test.texts,
+      idsOf('test', splits.test.labels),
+      tokenizer,
+      { contextLength: ctx, maxLength },
+    );
+
+    const reuse = o.reuseFrozen && model.cfg.dropRate === 0 ? frozenBlocks(model) : 0;
+    const split = (dataset: ClassificationDataset): Split => ({
+      dataset,
+      prefix: new FrozenPrefix(model, reuse, dataset.length, maxLength),
+    });
+    const sTrain = split(train);
+    const sVal = split(val);
+    const sTest = split(test);
+    const trainLoader = new ClassificationLoader(train, {
+      batchSize: o.batchSize,
+      shuffle: true,
+      dropLast: true,
+      seed: o.seed,
+    });
+    if (trainLoader.length === 0 && o.epochs > 0)
+      throw new Error(
+        `the training set has ${train.length} examples, fewer than one batch of ${o.batchSize}; use a smaller --batch-size`,
+      );
+    const inOrder = (d: ClassificationDataset) => new ClassificationLoader(d, { batchSize: o.batchSize });
+
+    const optimizer = new AdamW(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
+    if (ckpt) restoreOptimizer(optimizer, ckpt);
+    const trainableParams = model.numParameters({ trainableOnly: true });
+    const totalParams = model.numParameters();
+    const dataId = { train: train.length, val: val.length, test: test.length, maxLength, labels };
+    const recorded = { ...recordedOptions(CLASSIFIER_OPTIONS, o), model: src?.dir ?? saved.model ?? o.model };
+    await run.writeRunJson({ options: recorded, config: model.cfg, data: dataId });
+    onStart?.({
+      modelLabel: src?.label ?? String(saved.model),
+      labels,
+      trainExamples: train.length,
+      valExamples: val.length,
+      testExamples: test.length,
+      maxLength,
+      trainableParams,
+      totalParams,
+      batchesPerEpoch: trainLoader.length,
+      totalSteps: trainLoader.length * o.epochs,
+      frozenBlocksReused: reuse,
+      resumedFrom: run.checkpoint ?? undefined,
+    });
+
+    const token = o.token;
+    const lossOf = (s: Split, batch: ClassificationBatch) =>
+      ops.crossEntropy(
+        selectToken(s.prefix.logits(batch), token, batch.lengths),
+        fromTypedArray(batch.labels, [batch.batchSize]),
+      );
+    // --keep-best holds the best epoch's trainable weights in memory (not in checkpoints: a resumed run
+    // keeps the best of the epochs it ran itself).
+    const best = { accuracy: -1, epoch: 0, weights: [] as Float32Array[] };
+    const trainableTensors = model.parameters().filter((p) => p.requiresGrad);
+    const result = await runTrainer({
+      model,
+      optimizer,
+      train: trainLoader,
+      loss: (batch) => lossOf(sTrain, batch),
+      tokens: (batch) => batch.batchSize, // the book counts examples seen
+      evaluate: () => ({
+        trainLoss: scoreBatches(model, sTrain, firstN(inOrder(train), o.evalIter), token).loss,
+        valLoss: scoreBatches(model, sVal, firstN(inOrder(val), o.evalIter), token).loss,
+      }),
+      endOfEpoch: (epoch) => {
+        const trainAccuracy = scoreBatches(model, sTrain, firstN(inOrder(train), o.evalIter), token).accuracy;
+        const valAccuracy = scoreBatches(model, sVal, firstN(inOrder(val), o.evalIter), token).accuracy;
+        const values: Record<string, number> = { trainAccuracy, valAccuracy };
+        if (o.keepBest) {
+          const full = scoreBatches(model, sVal, inOrder(val), token).accuracy;
+          values.fullValAccuracy = full;
+          if (full > best.accuracy) {
+            best.accuracy = full;
+            best.epoch = epoch;
+            best.weights = trainableTensors.map(
+              (p) => p.data.slice(p.offset, p.offset + p.size) as Float32Array,
+            );
+          }
+        }
+        const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+        return {
+          lines: [`Training accuracy: ${pct(trainAccuracy)} | Validation accuracy: ${pct(valAccuracy)}`],
+          values,
+        };
+      },
+      epochs: o.epochs,
+      evalFreq: o.evalFreq,
+      lrAt: () => o.lr,
+      checkpoints: { ...o, outDir: run.outDir, checkpointPhase }, // the CHECKPOINT_OPTIONS fields
+      identity: {
+        task: 'classifier',
+        options: recorded,
+        data: dataId,
+        structure: modelStructure(model, { lora, labels }),
+      },
+      resume: run.state ? { dir: run.checkpoint!, state: run.state } : undefined,
+      hooks: { log, onStep, onEval, onEpoch, onCheckpoint, shouldStop },
+    });
+    let keptEpoch = o.epochs;
+    if (best.weights.length && !result.stopped) {
+      trainableTensors.forEach((p, i) => p.data.set(best.weights[i], p.offset));
+      keptEpoch = best.epoch;
+    }
+
+    // Final accuracies on the full sets (the book's last step), and test-set precision / recall / F1.
+    // A stopped run (Ctrl-C) skips them: it should end quickly, and its checkpoint is what matters.
+    const confusion = labels.map(() => labels.map(() => 0));
+    const accuracyOf = (s: Split, onPrediction?: (t: number, p: number) => void) =>
+      result.stopped ? NaN : scoreBatches(model, s, inOrder(s.dataset), token, onPrediction).accuracy;
+    const trainAccuracy = accuracyOf(sTrain);
+    const valAccuracy = accuracyOf(sVal);
+    const testAccuracy = accuracyOf(sTest, (t, p) => confusion[t][p]++);
+    const testMetrics = classMetrics(confusion, labels);
+
+    await writePlots(run.outDir, result.history, result.epochs, basename(String(recorded.model)), o.epochs);
+    let modelDir: string | null = null;
+    if (!result.stopped) {
+      modelDir = join(run.outDir, 'model');
+      const gptkit = { classify_token: token, max_length: maxLength };
+      const base =
+        src ??
+        (saved.model
+          ? await resolveModel(String(saved.model), { names: 'pretrained' }).catch(() => null)
+          : null);
+      if (lora && !o.merge && base?.kind === 'pretrained') {
+        await writeModelDir(model, modelDir, (tmp) =>
+          saveAdapters(model, tmp, { baseModel: base.dir!, ...lora, labels, gptkit }),
+        );
+      } else {
+        const plain = model;
+        if (lora) mergeLoRA(plain);
+        await writeModelDir(plain, modelDir, (tmp) => saveGPT2(plain, tmp, { labels, gptkit }));
+      }
+    }
+    return {
+      outDir: run.outDir,
+      model,
+      modelDir,
+      labels,
+      trainAccuracy,
+      valAccuracy,
+      testAccuracy,
+      testMetrics,
+      confusion,
+      trainableParams,
+      totalParams,
+      history: result.history,
+      epochs: result.epochs,
+      steps: result.steps,
+      seconds: result.seconds,
+      stopped: result.stopped,
+      keptEpoch,
+    };
+  });
 }
 
 /** The book's plot_values: losses against epochs (top axis: examples seen) and accuracies per epoch. */

@@ -4,7 +4,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,11 +93,14 @@ describe('pretrain: the loop', () => {
     const ckpt = await loadCheckpoint(r.checkpointDir!);
     assert.deepEqual(ckpt.model.cfg, tinyConfig);
     assert.ok(readFileSync(r.plotPath, 'utf8').includes('class="valLoss"'));
-    assert.deepEqual(readdirSync(join(r.outDir, 'checkpoints')).sort(), [
-      'latest.json',
-      'step-000025',
-      'step-000050',
-    ]);
+    // Only the newest checkpoint is kept by default; the epoch-1 one was deleted once step 50 was durable.
+    assert.deepEqual(readdirSync(join(r.outDir, 'checkpoints')).sort(), ['latest.json', 'step-000050']);
+  });
+
+  it('a run that fails before its first checkpoint leaves no run directory behind', async () => {
+    const dir = join(freshDir(), 'new-run');
+    await assert.rejects(pretrain(tinyOptions(dir, { lr: 1e9, clipGrad: undefined })), /diverged/);
+    assert.equal(existsSync(dir), false);
   });
 
   it('is reproducible: the same seed gives the same losses and weights; another seed does not', async () => {

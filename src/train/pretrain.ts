@@ -16,7 +16,7 @@ import { firstBatches, preparePretrainData, type PretrainData, type PretrainToke
 import { calcLossBatch, evaluateModel } from './loss.js';
 import { recordedOptions, resolveOptions, type OptionInput, type OptionSpecs } from './options.js';
 import { writeLossPlot } from './plot.js';
-import { openRun, writeModelDir, type RunHooks } from './run.js';
+import { inRun, writeModelDir, type RunHooks } from './run.js';
 import { CHECKPOINT_OPTIONS, runTrainer, type StepProgress } from './trainer.js';
 
 /** The book's chapter-5 settings, declared once: the library and `gptkit pretrain` both use these. */
@@ -214,189 +214,197 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   const { onStart, onSample, log, onStep, onEval, onCheckpoint, checkpointPhase, shouldStop, ...given } =
     rest;
   if (!out) throw new Error('outDir is required');
-  const run = await openRun(out, { resume, task: 'pretrain' });
-  const saved = run.state?.options ?? {};
-  const o = resolveOptions(
-    PRETRAIN_OPTIONS,
-    { ...given, model: typeof modelSpec === 'string' ? modelSpec : undefined },
-    saved,
-  );
-  if (o.minLr !== undefined && o.minLr > o.lr)
-    throw new Error(`minLr (--min-lr) ${o.minLr} is above the peak learning rate lr (--lr) ${o.lr}`);
-  if (run.state && saved.data === '(text)' && text === undefined)
-    throw new Error(`${run.checkpoint} was trained on text given through the API; pass the same text again`);
-  const tokenizer = tok ?? loadGpt2Tokenizer();
-
-  // The model: rebuilt from the checkpoint on resume, else resolved from --model.
-  const modelGiven = modelSpec !== undefined;
-  const src =
-    !run.state || modelGiven
-      ? await resolveModel(typeof modelSpec === 'object' ? modelSpec : o.model, {
-          names: 'fresh',
-          presetContextLength: o.contextLength ?? DEFAULT_CONTEXT_LENGTH,
-          dropRate:
-            typeof modelSpec === 'object' && options.dropRate === undefined ? modelSpec.dropRate : o.dropRate,
-          init: o.init,
-        })
-      : null;
-  const config = run.state?.structure.config ?? src!.config;
-  if (run.state && src) {
-    const mismatch = configMismatch(run.state.structure.config, src.config);
-    if (mismatch)
-      throw new Error(
-        `cannot resume from ${run.checkpoint}: it was trained with another model configuration (checkpoint vs this run: ${mismatch})`,
-      );
-  }
-  const label = src?.label ?? String(saved.model ?? 'checkpoint');
-  const contextLength = windowLength(o.contextLength, config.contextLength, label);
-  if (config.vocabSize < tokenizer.vocabSize)
-    throw new Error(
-      `the model's vocabulary (${config.vocabSize}) is smaller than the tokenizer's (${tokenizer.vocabSize})`,
+  return inRun(out, { resume, task: 'pretrain' }, async (run) => {
+    const saved = run.state?.options ?? {};
+    const o = resolveOptions(
+      PRETRAIN_OPTIONS,
+      { ...given, model: typeof modelSpec === 'string' ? modelSpec : undefined },
+      saved,
     );
-  if (run.state) {
-    const same = [
-      ['contextLength', 'context length', contextLength],
-      ['batchSize', 'batch size', o.batchSize],
-    ] as const;
-    for (const [k, what, v] of same)
-      if (saved[k] !== v)
-        throw new Error(
-          `cannot resume from ${run.checkpoint}: it used ${what} ${String(saved[k])}, this run asks for ${v}`,
-        );
-  }
-
-  const dataFile = text === undefined && o.data === undefined ? dataPath('the-verdict.txt') : o.data;
-  const data = preparePretrainData({
-    text,
-    path: dataFile,
-    valText,
-    valPath: o.valData,
-    trainRatio: o.trainRatio,
-    tokenizer,
-    contextLength,
-    batchSize: o.batchSize,
-    seed: o.seed,
-    cacheDir: join(run.outDir, 'data'),
-  });
-  try {
-    const dataId = {
-      trainTokens: data.trainTokens,
-      trainHash: data.trainHash,
-      valTokens: data.valTokens,
-      valHash: data.valHash,
-    };
-    if (
-      run.state &&
-      (run.state.data.trainHash !== data.trainHash || run.state.data.trainTokens !== data.trainTokens)
-    )
+    if (o.minLr !== undefined && o.minLr > o.lr)
+      throw new Error(`minLr (--min-lr) ${o.minLr} is above the peak learning rate lr (--lr) ${o.lr}`);
+    if (run.state && saved.data === '(text)' && text === undefined)
       throw new Error(
-        `cannot resume from ${run.checkpoint}: the training data differs (checkpoint: ${String(run.state.data.trainTokens)} tokens, hash ${String(run.state.data.trainHash)}; ` +
-          `this run: ${data.trainTokens} tokens, hash ${data.trainHash})`,
+        `${run.checkpoint} was trained on text given through the API; pass the same text again`,
       );
+    const tokenizer = tok ?? loadGpt2Tokenizer();
 
-    let model: GPTModel;
-    let optimizer: AdamW;
+    // The model: rebuilt from the checkpoint on resume, else resolved from --model.
+    const modelGiven = modelSpec !== undefined;
+    const src =
+      !run.state || modelGiven
+        ? await resolveModel(typeof modelSpec === 'object' ? modelSpec : o.model, {
+            names: 'fresh',
+            presetContextLength: o.contextLength ?? DEFAULT_CONTEXT_LENGTH,
+            dropRate:
+              typeof modelSpec === 'object' && options.dropRate === undefined
+                ? modelSpec.dropRate
+                : o.dropRate,
+            init: o.init,
+          })
+        : null;
+    const config = run.state?.structure.config ?? src!.config;
+    if (run.state && src) {
+      const mismatch = configMismatch(run.state.structure.config, src.config);
+      if (mismatch)
+        throw new Error(
+          `cannot resume from ${run.checkpoint}: it was trained with another model configuration (checkpoint vs this run: ${mismatch})`,
+        );
+    }
+    const label = src?.label ?? String(saved.model ?? 'checkpoint');
+    const contextLength = windowLength(o.contextLength, config.contextLength, label);
+    if (config.vocabSize < tokenizer.vocabSize)
+      throw new Error(
+        `the model's vocabulary (${config.vocabSize}) is smaller than the tokenizer's (${tokenizer.vocabSize})`,
+      );
     if (run.state) {
-      const ckpt = await loadCheckpoint(run.checkpoint!, run.state);
-      model = ckpt.model;
-      optimizer = new AdamW(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
-      restoreOptimizer(optimizer, ckpt);
-    } else {
-      manualSeed(o.seed); // as torch.manual_seed(123) before GPTModel(...): initial weights, then dropout
-      model = await src!.build();
-      optimizer = new AdamW(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
+      const same = [
+        ['contextLength', 'context length', contextLength],
+        ['batchSize', 'batch size', o.batchSize],
+      ] as const;
+      for (const [k, what, v] of same)
+        if (saved[k] !== v)
+          throw new Error(
+            `cannot resume from ${run.checkpoint}: it used ${what} ${String(saved[k])}, this run asks for ${v}`,
+          );
     }
 
-    const recorded = {
-      ...recordedOptions(PRETRAIN_OPTIONS, o),
-      data: text !== undefined ? '(text)' : resolve(dataFile!),
-      valData: valText !== undefined ? '(text)' : o.valData ? resolve(o.valData) : null,
-      model: typeof modelSpec === 'object' ? '(config)' : existsSync(o.model) ? resolve(o.model) : o.model,
+    const dataFile = text === undefined && o.data === undefined ? dataPath('the-verdict.txt') : o.data;
+    const data = preparePretrainData({
+      text,
+      path: dataFile,
+      valText,
+      valPath: o.valData,
+      trainRatio: o.trainRatio,
+      tokenizer,
       contextLength,
-      dropRate: model.cfg.dropRate,
-    };
-    await run.writeRunJson({ options: recorded, config: model.cfg, data: dataId });
-    const totalSteps = data.train.length * o.epochs;
-    onStart?.({
-      outDir: run.outDir,
-      config: { ...model.cfg },
-      modelLabel: label,
-      parameters: model.numParameters(),
-      data: data.description,
-      trainTokens: data.trainTokens,
-      valTokens: data.valTokens,
-      batchesPerEpoch: data.train.length,
-      valBatches: data.val.length,
-      totalSteps,
-      resumedFrom: run.checkpoint ?? undefined,
-      startStep: run.state?.step ?? 0,
+      batchSize: o.batchSize,
+      seed: o.seed,
+      cacheDir: join(run.outDir, 'data'),
     });
+    try {
+      const dataId = {
+        trainTokens: data.trainTokens,
+        trainHash: data.trainHash,
+        valTokens: data.valTokens,
+        valHash: data.valHash,
+      };
+      if (
+        run.state &&
+        (run.state.data.trainHash !== data.trainHash || run.state.data.trainTokens !== data.trainTokens)
+      )
+        throw new Error(
+          `cannot resume from ${run.checkpoint}: the training data differs (checkpoint: ${String(run.state.data.trainTokens)} tokens, hash ${String(run.state.data.trainHash)}; ` +
+            `this run: ${data.trainTokens} tokens, hash ${data.trainHash})`,
+        );
 
-    const schedule = o.warmupSteps > 0 || o.minLr !== undefined;
-    let sample = '';
-    const result = await runTrainer({
-      model,
-      optimizer,
-      train: data.train,
-      loss: (batch) => calcLossBatch(model, batch),
-      tokens: (batch) => batch.batchSize * batch.seqLen, // input_batch.numel()
-      evaluate: () =>
-        evaluateModel(
-          model,
-          firstBatches(data.trainEval, o.evalIter),
-          firstBatches(data.val, o.evalIter),
-          o.evalIter,
-        ),
-      endOfEpoch: (epoch) => {
-        sample = o.sampleTokens > 0 ? greedySample(model, tokenizer, o.startContext, o.sampleTokens) : '';
-        onSample?.(epoch, sample);
-        return { lines: sample ? [sample] : [] };
-      },
-      epochs: o.epochs,
-      evalFreq: o.evalFreq,
-      lrAt: (step) =>
-        schedule
-          ? lrAt(step, {
-              peakLr: o.lr,
-              totalSteps,
-              warmupSteps: o.warmupSteps,
-              initialLr: o.initialLr,
-              minLr: o.minLr,
-            })
-          : o.lr,
-      clip: o.clipGrad !== undefined ? { maxNorm: o.clipGrad, fromStep: o.warmupSteps } : undefined,
-      checkpoints: { ...o, outDir: run.outDir, checkpointPhase }, // the CHECKPOINT_OPTIONS fields
-      identity: { task: 'pretrain', options: recorded, data: dataId, structure: modelStructure(model) },
-      resume: run.state ? { dir: run.checkpoint!, state: run.state } : undefined,
-      hooks: { log, onStep, onEval, onCheckpoint, shouldStop },
-    });
+      let model: GPTModel;
+      let optimizer: AdamW;
+      if (run.state) {
+        const ckpt = await loadCheckpoint(run.checkpoint!, run.state);
+        model = ckpt.model;
+        optimizer = new AdamW(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
+        restoreOptimizer(optimizer, ckpt);
+      } else {
+        manualSeed(o.seed); // as torch.manual_seed(123) before GPTModel(...): initial weights, then dropout
+        model = await src!.build();
+        optimizer = new AdamW(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay });
+      }
 
-    const plotPath = join(run.outDir, 'loss.svg');
-    await writeLossPlot(plotPath, result.history, { title: `Loss: ${label}`, epochs: o.epochs || undefined });
-    let modelDir: string | null = null;
-    if (!result.stopped) {
-      modelDir = join(run.outDir, 'model');
-      await writeModelDir(model, modelDir);
-      if (!sample && o.sampleTokens > 0)
-        sample = greedySample(model, tokenizer, o.startContext, o.sampleTokens);
+      const recorded = {
+        ...recordedOptions(PRETRAIN_OPTIONS, o),
+        data: text !== undefined ? '(text)' : resolve(dataFile!),
+        valData: valText !== undefined ? '(text)' : o.valData ? resolve(o.valData) : null,
+        model: typeof modelSpec === 'object' ? '(config)' : existsSync(o.model) ? resolve(o.model) : o.model,
+        contextLength,
+        dropRate: model.cfg.dropRate,
+      };
+      await run.writeRunJson({ options: recorded, config: model.cfg, data: dataId });
+      const totalSteps = data.train.length * o.epochs;
+      onStart?.({
+        outDir: run.outDir,
+        config: { ...model.cfg },
+        modelLabel: label,
+        parameters: model.numParameters(),
+        data: data.description,
+        trainTokens: data.trainTokens,
+        valTokens: data.valTokens,
+        batchesPerEpoch: data.train.length,
+        valBatches: data.val.length,
+        totalSteps,
+        resumedFrom: run.checkpoint ?? undefined,
+        startStep: run.state?.step ?? 0,
+      });
+
+      const schedule = o.warmupSteps > 0 || o.minLr !== undefined;
+      let sample = '';
+      const result = await runTrainer({
+        model,
+        optimizer,
+        train: data.train,
+        loss: (batch) => calcLossBatch(model, batch),
+        tokens: (batch) => batch.batchSize * batch.seqLen, // input_batch.numel()
+        evaluate: () =>
+          evaluateModel(
+            model,
+            firstBatches(data.trainEval, o.evalIter),
+            firstBatches(data.val, o.evalIter),
+            o.evalIter,
+          ),
+        endOfEpoch: (epoch) => {
+          sample = o.sampleTokens > 0 ? greedySample(model, tokenizer, o.startContext, o.sampleTokens) : '';
+          onSample?.(epoch, sample);
+          return { lines: sample ? [sample] : [] };
+        },
+        epochs: o.epochs,
+        evalFreq: o.evalFreq,
+        lrAt: (step) =>
+          schedule
+            ? lrAt(step, {
+                peakLr: o.lr,
+                totalSteps,
+                warmupSteps: o.warmupSteps,
+                initialLr: o.initialLr,
+                minLr: o.minLr,
+              })
+            : o.lr,
+        clip: o.clipGrad !== undefined ? { maxNorm: o.clipGrad, fromStep: o.warmupSteps } : undefined,
+        checkpoints: { ...o, outDir: run.outDir, checkpointPhase }, // the CHECKPOINT_OPTIONS fields
+        identity: { task: 'pretrain', options: recorded, data: dataId, structure: modelStructure(model) },
+        resume: run.state ? { dir: run.checkpoint!, state: run.state } : undefined,
+        hooks: { log, onStep, onEval, onCheckpoint, shouldStop },
+      });
+
+      const plotPath = join(run.outDir, 'loss.svg');
+      await writeLossPlot(plotPath, result.history, {
+        title: `Loss: ${label}`,
+        epochs: o.epochs || undefined,
+      });
+      let modelDir: string | null = null;
+      if (!result.stopped) {
+        modelDir = join(run.outDir, 'model');
+        await writeModelDir(model, modelDir);
+        if (!sample && o.sampleTokens > 0)
+          sample = greedySample(model, tokenizer, o.startContext, o.sampleTokens);
+      }
+      return {
+        outDir: run.outDir,
+        model,
+        modelDir,
+        checkpointDir: result.checkpointDir,
+        plotPath,
+        metricsPath: join(run.outDir, 'metrics.jsonl'),
+        history: result.history,
+        sample,
+        steps: result.steps,
+        tokensSeen: result.tokensSeen,
+        seconds: result.seconds,
+        stopped: result.stopped,
+      };
+    } finally {
+      data.close();
     }
-    return {
-      outDir: run.outDir,
-      model,
-      modelDir,
-      checkpointDir: result.checkpointDir,
-      plotPath,
-      metricsPath: join(run.outDir, 'metrics.jsonl'),
-      history: result.history,
-      sample,
-      steps: result.steps,
-      tokensSeen: result.tokensSeen,
-      seconds: result.seconds,
-      stopped: result.stopped,
-    };
-  } finally {
-    data.close();
-  }
+  });
 }
 
 export type { PretrainData, PretrainTokenizer, StepProgress };

@@ -71,6 +71,26 @@ export async function openRun(out: string, o: { resume?: boolean; task: string }
   };
 }
 
+/**
+ * Open the run and do `body` in it. A run directory this call created is removed again when the body
+ * fails before the first checkpoint: a failed start leaves nothing behind.
+ */
+export async function inRun<T>(
+  out: string,
+  o: { resume?: boolean; task: string },
+  body: (run: OpenRun) => Promise<T>,
+): Promise<T> {
+  const existed = existsSync(resolve(out));
+  const run = await openRun(out, o);
+  try {
+    return await body(run);
+  } catch (e) {
+    if (!existed && !(await latestCheckpoint(join(run.outDir, 'checkpoints'))))
+      await rm(run.outDir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
 /** Write a model directory into a temp directory, then swap it in: dir holds the old model or the new one. */
 export async function writeModelDir(
   model: GPTModel,

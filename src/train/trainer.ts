@@ -83,10 +83,10 @@ export const CHECKPOINT_OPTIONS = {
   keepCheckpoints: {
     type: 'int',
     min: 1,
-    default: 2,
+    default: 1,
     resume: false,
     arg: 'n',
-    help: 'checkpoint directories kept',
+    help: 'checkpoint directories kept (an older one is deleted only once a newer one is complete on disk)',
   },
   stopAfterSteps: {
     type: 'int',
