@@ -225,6 +225,14 @@ describe('finetuneClassifier (tiny model, end to end)', () => {
     assert.ok(Math.abs(r.testAccuracy - m.testAccuracy) < 1e-9);
   });
 
+  it('--keep-best keeps the epoch with the best validation accuracy', async () => {
+    const r = await finetuneClassifier(base({ keepBest: true, epochs: 3 }));
+    const full = r.epochs.map((e) => e.values.fullValAccuracy);
+    const bestEpoch = full.indexOf(Math.max(...full)) + 1;
+    assert.equal(r.keptEpoch, bestEpoch);
+    assert.equal(r.valAccuracy, full[bestEpoch - 1]);
+  });
+
   it('bad input: clear errors before any training', async () => {
     await assert.rejects(
       finetuneClassifier(base({ loraRank: 0 })),
