@@ -105,6 +105,8 @@ export {
   type DownloadResult,
   type ModelRef,
   type ProgressCallback,
+  type RetryCallback,
+  type RetryInfo,
 } from './io/hub.js';
 
 // Training

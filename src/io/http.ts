@@ -44,17 +44,22 @@ export function requestOnce(url: string, options: RequestOptions = {}): Promise<
       // identity: Content-Length and byte ranges must describe the file itself, not a gzip of it.
       headers: { 'User-Agent': USER_AGENT, 'Accept-Encoding': 'identity', ...options.headers },
     });
+    let response: IncomingMessage | undefined;
     req.setTimeout(timeoutMs, () => {
-      req.destroy(new NetworkError(`no data from ${u.host} for ${timeoutMs} ms`, 'ETIMEDOUT'));
+      const err = new NetworkError(`no data from ${u.host} for ${timeoutMs} ms`, 'ETIMEDOUT');
+      // A stall mid-body: fail the body stream with this reason (else its reader sees only 'aborted').
+      if (response && !response.complete) response.destroy(err);
+      req.destroy(err);
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
       reject(
         err instanceof NetworkError ? err : new NetworkError(`${u.host}: ${err.message}`, err.code, err),
       );
     });
-    req.on('response', (res) =>
-      resolve({ status: res.statusCode ?? 0, headers: res.headers, url, body: res }),
-    );
+    req.on('response', (res) => {
+      response = res;
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, url, body: res });
+    });
     req.end();
   });
 }

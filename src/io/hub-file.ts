@@ -9,8 +9,32 @@ import { NetworkError, request, type Response } from './http.js';
 
 export type ProgressCallback = (received: number, total: number | undefined, file: string) => void;
 
+/** One failed attempt that will be retried after `delayMs`. */
+export interface RetryInfo {
+  file: string;
+  url: string;
+  /** The attempt that failed, from 1. */
+  attempt: number;
+  /** Attempts allowed in all (retries + 1). */
+  attempts: number;
+  delayMs: number;
+  /** Why the attempt failed (the error's message). */
+  reason: string;
+}
+export type RetryCallback = (info: RetryInfo) => void;
+
+/**
+ * Checks that a downloaded file is what it claims to be; throws with the reason if not. Used when the server
+ * gives no sha256, so a size match (or no size at all) proves nothing about the content.
+ */
+export type ContentValidator = (path: string) => Promise<void>;
+
 export interface FileDownloadOptions {
   onProgress?: ProgressCallback;
+  /** Called before each retry's backoff, with the reason of the failed attempt. */
+  onRetry?: RetryCallback;
+  /** Run on the complete download (and on a cached copy) when the server gives no sha256 to check against. */
+  validate?: ContentValidator;
   /** Skip the HEAD request and use only what is already verified on disk. */
   offline?: boolean;
   /** Attempts after the first, on connection errors and 5xx answers. Default 5. */
@@ -110,6 +134,34 @@ export async function verifiedLocal(final: string): Promise<Sidecar | null> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** `validate` on `path`, turning its failure into an error that names the URL, with a hint when it is HTML. */
+async function checkContent(
+  url: string,
+  file: string,
+  path: string,
+  validate: ContentValidator,
+): Promise<Error | null> {
+  try {
+    await validate(path);
+    return null;
+  } catch (err) {
+    const reason = (err as Error).message.replaceAll(`${path}: `, '');
+    const fh = await open(path, 'r');
+    let start = '';
+    try {
+      const { buffer, bytesRead } = await fh.read(Buffer.alloc(256), 0, 256, 0);
+      start = buffer.subarray(0, bytesRead).toString('utf8').trimStart().toLowerCase();
+    } finally {
+      await fh.close();
+    }
+    const html = /^<(!doctype html|html|head|body)\b/.test(start);
+    const hint = html ? ' (the server sent an HTML page: is the endpoint a Hugging Face hub or mirror?)' : '';
+    return new Error(`${url}: the downloaded ${file} is ${reason}${hint}; nothing was saved`, {
+      cause: err,
+    });
+  }
+}
+
 function isRetryable(err: unknown): boolean {
   if (err instanceof NetworkError) return true;
   const code = (err as NodeJS.ErrnoException).code;
@@ -152,7 +204,14 @@ export async function downloadFile(
   const sameAsRemote = (m: Sidecar): boolean =>
     (remote.size === undefined || m.size === remote.size) &&
     (m.etag === remote.etag || (remote.sha256 !== null && m.sha256 === remote.sha256));
-  if (local && sameAsRemote(local)) return cached(local);
+  // Without a sha256, a matching size and etag do not prove the content (e.g. a copy cached before validation).
+  if (
+    local &&
+    sameAsRemote(local) &&
+    (remote.sha256 || !options.validate || !(await checkContent(url, file, final, options.validate)))
+  ) {
+    return cached(local);
+  }
 
   // A complete file without a sidecar (crash between rename and sidecar write): trust it if the hashes agree.
   if (!local && remote.sha256) {
@@ -207,6 +266,13 @@ export async function downloadFile(
           `sha256 mismatch for ${file}: expected ${remote.sha256}, got ${digest} (download deleted; try again)`,
         );
       }
+      if (!remote.sha256 && options.validate) {
+        const invalid = await checkContent(url, file, partial, options.validate);
+        if (invalid) {
+          await rm(partial, { force: true });
+          throw invalid;
+        }
+      }
       await rename(partial, final);
       await fsyncDir(dir);
       const st = await stat(final);
@@ -222,13 +288,16 @@ export async function downloadFile(
       return { file, path: final, size: st.size, sha256: digest, fromCache: false };
     } catch (err) {
       if (!isRetryable(err)) throw err;
+      const reason = (err as Error).message;
       if (attempt >= retries) {
         throw new Error(
-          `downloading ${file} failed after ${attempt + 1} attempts: ${(err as Error).message}`,
+          `downloading ${file} from ${url} failed after ${attempt + 1} attempts; last error: ${reason}`,
           { cause: err },
         );
       }
-      await sleep(delay0 * 2 ** attempt);
+      const delayMs = delay0 * 2 ** attempt;
+      options.onRetry?.({ file, url, attempt: attempt + 1, attempts: retries + 1, delayMs, reason });
+      await sleep(delayMs);
     }
   }
 }
@@ -277,15 +346,29 @@ async function fetchInto(
     const fh = await open(partial, 'a');
     try {
       onProgress?.(state.hashed, total, file);
-      for await (const chunk of res.body) {
-        const bytes = chunk as Buffer;
-        if (expected !== undefined && state.hashed + bytes.byteLength > expected) {
-          throw new Error(`downloading ${file}: server sent more than the expected ${expected} bytes`);
+      try {
+        for await (const chunk of res.body) {
+          const bytes = chunk as Buffer;
+          if (expected !== undefined && state.hashed + bytes.byteLength > expected) {
+            throw new Error(`downloading ${file}: server sent more than the expected ${expected} bytes`);
+          }
+          await writeFully(fh, bytes);
+          state.hash.update(bytes);
+          state.hashed += bytes.byteLength;
+          onProgress?.(state.hashed, total, file);
         }
-        await writeFully(fh, bytes);
-        state.hash.update(bytes);
-        state.hashed += bytes.byteLength;
-        onProgress?.(state.hashed, total, file);
+      } catch (err) {
+        // The body stream failing (reset, idle timeout) is a network error; say which file and where.
+        const e = err as NodeJS.ErrnoException;
+        if (err instanceof NetworkError) throw new NetworkError(`${file}: ${e.message}`, e.code, err);
+        if (e.code === 'ECONNRESET' || e.message === 'aborted') {
+          throw new NetworkError(
+            `${file}: connection lost after ${state.hashed} bytes (${e.message})`,
+            e.code,
+            err,
+          );
+        }
+        throw err;
       }
       await fh.sync();
     } finally {

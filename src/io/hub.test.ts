@@ -2,14 +2,15 @@
 // to a "CDN", Range support, and switchable faults (a dropped connection, a flipped byte, ignored ranges).
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { downloadModel, hubFileUrl, modelCacheDir, resolveModelRef } from './hub.js';
+import { downloadModel, hubFileUrl, modelCacheDir, resolveModelRef, type RetryInfo } from './hub.js';
 
 // Compiled to dist/src/io/, so the repo root (with test/fixtures) is three levels up.
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -218,7 +219,7 @@ test('server errors (503) are retried with backoff', async () => {
   hub.reset({ unavailable: 10 });
   await assert.rejects(
     downloadModel('gpt2', { ...fast, dir: freshDir(), endpoint: hub.url, retries: 2 }),
-    /downloading model\.safetensors failed after 3 attempts: model\.safetensors: server answered 503/,
+    /downloading model\.safetensors from http:\/\/127\.0\.0\.1:\d+\/openai-community\/gpt2\/resolve\/main\/model\.safetensors failed after 3 attempts; last error: model\.safetensors: server answered 503/,
   );
 });
 
@@ -324,4 +325,294 @@ test('resolveModelRef: directories as-is, downloaded names from the cache, clear
   await mkdir(empty);
   await writeFile(join(empty, 'config.json'), '{}');
   await assert.rejects(resolveModelRef(empty), /model directory .* has no model\.safetensors/);
+});
+
+// --- Servers that misbehave in ways node:http will not: raw sockets, so a body can end early without a
+// Content-Length (the connection close is the end), or stall with the socket left open.
+
+interface RawRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+}
+type RawHandler = (req: RawRequest, socket: Socket) => void;
+
+/** A one-request-per-connection HTTP/1.1 server on 127.0.0.1 whose handler writes the raw response. */
+async function rawServer(handler: RawHandler): Promise<{ url: string; stop: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let buf = '';
+    socket.on('data', (d: Buffer) => {
+      if (buf.includes('\r\n\r\n')) return;
+      buf += d.toString('latin1');
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const [line, ...rest] = buf.slice(0, end).split('\r\n');
+      const [method, target] = line!.split(' ');
+      const headers: Record<string, string> = {};
+      for (const h of rest) {
+        const i = h.indexOf(':');
+        headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+      }
+      handler({ method: method!, path: new URL(target!, 'http://x').pathname, headers }, socket);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    stop: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+const head = (status: string, headers: Record<string, string | number>): string =>
+  `HTTP/1.1 ${status}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}Connection: close\r\n\r\n`; // prettier-ignore
+
+/** Serve `files[name]` for every repo's resolve/main/<name>: no Content-Length, no ETag, only the first `cut` bytes. */
+function unsizedHandler(files: Record<string, Buffer>, cut: Record<string, number> = {}): RawHandler {
+  return (req, socket) => {
+    const name = /\/resolve\/main\/(.+)$/.exec(req.path)?.[1] ?? '';
+    const body = files[name];
+    if (!body) return void socket.end(head('404 Not Found', { 'Content-Length': 0 }));
+    socket.write(head('200 OK', { 'Content-Type': 'application/octet-stream' }));
+    if (req.method === 'HEAD') return void socket.end();
+    socket.end(body.subarray(0, cut[name] ?? body.length)); // the close ends the body: a cut is undetectable
+  };
+}
+
+async function assertNothingCached(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  assert.deepEqual(
+    names.filter((n) => n.startsWith('model.safetensors')),
+    [],
+    names.join(),
+  );
+}
+
+test('without size or hash from the server, a truncated model.safetensors is an error and is not cached', async () => {
+  const weights = hub.files.get('model.safetensors')!;
+  const files = { 'config.json': hub.files.get('config.json')!, 'model.safetensors': weights };
+  const srv = await rawServer(unsizedHandler(files, { 'model.safetensors': weights.length - 1000 }));
+  try {
+    const dir = freshDir();
+    const url = `${srv.url}/openai-community/gpt2/resolve/main/model.safetensors`;
+    await assert.rejects(downloadModel('gpt2', { ...fast, dir, endpoint: srv.url }), (err: Error) => {
+      assert.ok(err.message.startsWith(`${url}: `), err.message);
+      assert.match(
+        err.message,
+        /is not a valid safetensors file: .*but the file has only \d+ data bytes; nothing was saved$/,
+      );
+      assert.doesNotMatch(err.message, /\.incomplete/);
+      return true;
+    });
+    await assertNothingCached(dir);
+    // The same server sending the whole file is fine: validation passes, the file is recorded.
+    const whole = await rawServer(unsizedHandler(files));
+    try {
+      const res = await downloadModel('gpt2', { ...fast, dir, endpoint: whole.url });
+      await assertSameAsSource(dir);
+      // config.json (whole and valid) was kept from the first run; only the weights are fetched now.
+      assert.deepEqual(
+        res.files.map((f) => f.fromCache),
+        [true, false],
+      );
+      const again = await downloadModel('gpt2', { ...fast, dir, endpoint: whole.url });
+      assert.deepEqual(
+        again.files.map((f) => f.fromCache),
+        [true, true],
+      );
+    } finally {
+      await whole.stop();
+    }
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('without size or hash, a truncated config.json is an error naming the URL and is not cached', async () => {
+  const config = hub.files.get('config.json')!;
+  const srv = await rawServer(unsizedHandler({ 'config.json': config }, { 'config.json': 20 }));
+  try {
+    const dir = freshDir();
+    await assert.rejects(
+      downloadModel('gpt2', { ...fast, dir, endpoint: srv.url }),
+      new RegExp(
+        `^Error: ${srv.url}/openai-community/gpt2/resolve/main/config\\.json: the downloaded config\\.json is not valid JSON \\(.+\\); nothing was saved$`,
+      ),
+    );
+    assert.deepEqual(await readdir(dir), []);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('a cached copy that only a size or etag vouched for is checked again, and replaced if invalid', async () => {
+  // What an earlier version recorded from a server without sha256: a cut-off config.json with a sidecar.
+  const config = hub.files.get('config.json')!;
+  const dir = freshDir();
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, 'config.json');
+  await writeFile(path, config.subarray(0, 20));
+  const { mtimeMs } = await stat(path);
+  const sidecar = {
+    url: 'x',
+    size: 20,
+    sha256: createHash('sha256').update(config.subarray(0, 20)).digest('hex'),
+  };
+  await writeFile(`${path}.meta.json`, JSON.stringify({ ...sidecar, etag: null, commit: null, mtimeMs }));
+  const files = { 'config.json': config, 'model.safetensors': hub.files.get('model.safetensors')! };
+  const srv = await rawServer(unsizedHandler(files));
+  try {
+    const res = await downloadModel('gpt2', { ...fast, dir, endpoint: srv.url });
+    assert.deepEqual(res.files.map((f) => f.fromCache), [false, false]); // prettier-ignore
+    await assertSameAsSource(dir);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('a server answering HTML with 200 for every path is an error, not a download', async () => {
+  const page = Buffer.from('<!DOCTYPE html>\n<html><body>Welcome to the mirror</body></html>\n');
+  const srv = await rawServer((req, socket) => {
+    socket.write(
+      head('200 OK', { 'Content-Type': 'text/html', 'Content-Length': page.length, ETag: '"page-1"' }),
+    );
+    socket.end(req.method === 'HEAD' ? '' : page);
+  });
+  try {
+    const dir = freshDir();
+    await assert.rejects(
+      downloadModel('gpt2', { ...fast, dir, endpoint: srv.url }),
+      new RegExp(`^Error: ${srv.url}/openai-community/gpt2/resolve/main/config\\.json: .*HTML`),
+    );
+    assert.deepEqual(await readdir(dir), []);
+    // With a valid config, the HTML stands in for the weights: refused too.
+    const config = hub.files.get('config.json')!;
+    const mixed = await rawServer((req, socket) => {
+      if (req.path.endsWith('/config.json')) return unsizedHandler({ 'config.json': config })(req, socket);
+      socket.write(head('200 OK', { 'Content-Type': 'text/html', 'Content-Length': page.length }));
+      socket.end(req.method === 'HEAD' ? '' : page);
+    });
+    try {
+      await assert.rejects(
+        downloadModel('gpt2', { ...fast, dir, endpoint: mixed.url }),
+        new RegExp(`^Error: ${mixed.url}/openai-community/gpt2/resolve/main/model\\.safetensors: .*HTML`),
+      );
+      await assertNothingCached(dir);
+    } finally {
+      await mixed.stop();
+    }
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('HF_ENDPOINT that is not a URL is named in the error', async () => {
+  const saved = process.env.HF_ENDPOINT;
+  const want = "HF_ENDPOINT 'not-a-url' is not a valid URL (expected e.g. https://huggingface.co)";
+  process.env.HF_ENDPOINT = 'not-a-url';
+  try {
+    assert.throws(() => hubFileUrl('gpt2', 'config.json'), { message: want });
+    const dir = freshDir();
+    await assert.rejects(downloadModel('gpt2', { ...fast, dir }), { message: want });
+    assert.deepEqual(await readdir(dir).catch(() => 'absent'), 'absent', 'nothing is created');
+    process.env.HF_ENDPOINT = 'ftp://example.org';
+    await assert.rejects(downloadModel('gpt2', { ...fast, dir: freshDir() }), /HF_ENDPOINT 'ftp:\/\/example\.org' is not a valid URL/); // prettier-ignore
+  } finally {
+    if (saved === undefined) delete process.env.HF_ENDPOINT;
+    else process.env.HF_ENDPOINT = saved;
+  }
+});
+
+test('a download that stalls mid-body reports each retry and ends naming URL, attempts and reason', async () => {
+  const weights = hub.files.get('model.safetensors')!;
+  const srv = await rawServer((req, socket) => {
+    if (req.path.endsWith('/config.json')) {
+      const config = hub.files.get('config.json')!;
+      socket.write(head('200 OK', { 'Content-Length': config.length }));
+      return void socket.end(req.method === 'HEAD' ? '' : config);
+    }
+    socket.write(head('200 OK', { 'Content-Length': weights.length, 'Accept-Ranges': 'bytes' }));
+    if (req.method === 'HEAD') return void socket.end();
+    socket.write(weights.subarray(0, 1000)); // ... and then nothing, with the connection left open
+  });
+  try {
+    const retries: RetryInfo[] = [];
+    const url = `${srv.url}/openai-community/gpt2/resolve/main/model.safetensors`;
+    const t = performance.now();
+    await assert.rejects(
+      downloadModel('gpt2', {
+        dir: freshDir(),
+        endpoint: srv.url,
+        retries: 2,
+        retryDelayMs: 10,
+        timeoutMs: 150,
+        onRetry: (info) => retries.push(info),
+      }),
+      (err: Error) => {
+        assert.equal(
+          err.message,
+          `downloading model.safetensors from ${url} failed after 3 attempts; last error: ` +
+            `model.safetensors: no data from ${new URL(srv.url).host} for 150 ms`,
+        );
+        return true;
+      },
+    );
+    assert.ok(performance.now() - t < 3000);
+    assert.deepEqual(
+      retries.map((r) => [r.file, r.url, r.attempt, r.attempts, r.delayMs]),
+      [
+        ['model.safetensors', url, 1, 3, 10],
+        ['model.safetensors', url, 2, 3, 20],
+      ],
+    );
+    for (const r of retries) assert.match(r.reason, /no data from 127\.0\.0\.1:\d+ for 150 ms/);
+  } finally {
+    await srv.stop();
+  }
+});
+
+// --- The command line: `gptkit download` prints retries and the endpoint error (spawned, so async).
+
+const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+async function runCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [cli, ...args], {
+    env: { ...process.env, GPTKIT_CACHE: join(work, 'cli-cache'), ...env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  return { code, stdout, stderr };
+}
+
+test('gptkit download prints each retry and its reason to stderr', async () => {
+  hub.reset({ dropAfter: 3_000_000 }); // one dropped connection: one retry after the default 1 s backoff
+  const dir = freshDir();
+  const r = await runCli(['download', 'gpt2', '--dir', dir], { HF_ENDPOINT: hub.url });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stderr,
+    /^model\.safetensors: attempt 1 of 6 failed \(connection lost after \d+ bytes \(aborted\)\); retrying in 1 s$/m,
+  );
+  await assertSameAsSource(dir);
+});
+
+test('gptkit download with a bad HF_ENDPOINT says so', async () => {
+  const r = await runCli(['download', 'gpt2', '--dir', freshDir()], { HF_ENDPOINT: 'not-a-url' });
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.stderr,
+    "gptkit: HF_ENDPOINT 'not-a-url' is not a valid URL (expected e.g. https://huggingface.co)\n",
+  );
 });

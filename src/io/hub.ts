@@ -1,11 +1,19 @@
 // GPT-2 checkpoints from the Hugging Face hub: model names, the local cache, `downloadModel`, and
 // `resolveModelRef` (a directory or a downloaded name). Not a general hub client: no tokens, revisions or search.
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { downloadFile, verifiedLocal, type FileResult, type ProgressCallback } from './hub-file.js';
+import {
+  downloadFile,
+  verifiedLocal,
+  type ContentValidator,
+  type FileResult,
+  type ProgressCallback,
+  type RetryCallback,
+} from './hub-file.js';
+import { readSafetensorsHeader } from './safetensors.js';
 
-export type { FileResult, ProgressCallback } from './hub-file.js';
+export type { FileResult, ProgressCallback, RetryCallback, RetryInfo } from './hub-file.js';
 
 export const KNOWN_MODELS = ['gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl'] as const;
 export type KnownModel = (typeof KNOWN_MODELS)[number];
@@ -27,13 +35,28 @@ export function hubRepo(name: string): string {
   return `openai-community/${name}`;
 }
 
-/** HF_ENDPOINT (as huggingface_hub reads it) or the public hub. */
+const DEFAULT_ENDPOINT = 'https://huggingface.co';
+
+/** `endpoint` without trailing slashes, if it is an http(s) URL; else an error naming `what` (e.g. HF_ENDPOINT). */
+function checkEndpoint(endpoint: string, what: string): string {
+  let ok = false;
+  try {
+    ok = ['http:', 'https:'].includes(new URL(endpoint).protocol);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new Error(`${what} '${endpoint}' is not a valid URL (expected e.g. ${DEFAULT_ENDPOINT})`);
+  return endpoint.replace(/\/+$/, '');
+}
+
+/** HF_ENDPOINT (as huggingface_hub reads it) or the public hub; an HF_ENDPOINT that is not a URL is an error. */
 export function hubEndpoint(): string {
-  return (process.env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '');
+  const env = process.env.HF_ENDPOINT;
+  return env ? checkEndpoint(env, 'HF_ENDPOINT') : DEFAULT_ENDPOINT;
 }
 
 export function hubFileUrl(name: string, file: string, endpoint = hubEndpoint()): string {
-  return `${endpoint.replace(/\/+$/, '')}/${hubRepo(name)}/resolve/main/${file}`;
+  return `${checkEndpoint(endpoint, 'hub endpoint')}/${hubRepo(name)}/resolve/main/${file}`;
 }
 
 /** GPTKIT_CACHE, else $XDG_CACHE_HOME/gptkit, else ~/.cache/gptkit. */
@@ -47,6 +70,31 @@ export function modelCacheDir(name: KnownModel): string {
   return join(cacheRoot(), 'models', name);
 }
 
+/**
+ * What each model file must be when the server gives no sha256 to verify it by: a safetensors file whose header
+ * parses and whose tensors tile the rest of the file exactly (so a cut-off body fails), a JSON object.
+ */
+const VALIDATORS: Record<(typeof MODEL_FILES)[number], ContentValidator> = {
+  'model.safetensors': async (path) => {
+    try {
+      await readSafetensorsHeader(path);
+    } catch (err) {
+      throw new Error(`not a valid safetensors file: ${(err as Error).message}`, { cause: err });
+    }
+  },
+  'config.json': async (path) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await readFile(path, 'utf8'));
+    } catch (err) {
+      throw new Error(`not valid JSON (${(err as Error).message})`, { cause: err });
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new Error(`not a JSON object (got ${Array.isArray(parsed) ? 'an array' : typeof parsed})`);
+    }
+  },
+};
+
 export interface DownloadOptions {
   /** Target directory instead of the cache's models/<name>/. */
   dir?: string;
@@ -54,6 +102,8 @@ export interface DownloadOptions {
   endpoint?: string;
   /** Called as bytes arrive; `total` is undefined when the server does not say. */
   onProgress?: ProgressCallback;
+  /** Called before each retry with the failed attempt's number and reason (the CLI prints these). */
+  onRetry?: RetryCallback;
   /** Use only verified local files, never the network. Default: HF_HUB_OFFLINE=1. */
   offline?: boolean;
   retries?: number;
@@ -73,15 +123,20 @@ export interface DownloadResult {
  */
 export async function downloadModel(name: string, options: DownloadOptions = {}): Promise<DownloadResult> {
   if (!isKnownModel(name)) throw unknownModel(name);
+  const offline = options.offline ?? process.env.HF_HUB_OFFLINE === '1';
+  // Offline, the endpoint is never contacted: a broken HF_ENDPOINT must not stop the use of verified files.
+  const endpoint = offline
+    ? DEFAULT_ENDPOINT
+    : checkEndpoint(options.endpoint ?? hubEndpoint(), 'hub endpoint');
   const dir = resolve(options.dir ?? modelCacheDir(name));
   await mkdir(dir, { recursive: true });
-  const endpoint = options.endpoint ?? hubEndpoint();
-  const offline = options.offline ?? process.env.HF_HUB_OFFLINE === '1';
   const files: FileResult[] = [];
   for (const file of MODEL_FILES) {
     files.push(
       await downloadFile(hubFileUrl(name, file, endpoint), dir, file, {
         onProgress: options.onProgress,
+        onRetry: options.onRetry,
+        validate: VALIDATORS[file],
         offline,
         retries: options.retries,
         retryDelayMs: options.retryDelayMs,

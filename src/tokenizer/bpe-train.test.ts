@@ -6,7 +6,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dataPath } from '../data/paths.js';
-import { BpeTokenizerSimple, byteLevelTokenizer, saveByteLevelBpe, trainByteLevelBpe } from './bpe-train.js';
+import {
+  BpeTokenizerSimple,
+  byteLevelTokenizer,
+  saveByteLevelBpe,
+  trainByteLevelBpe,
+  VocabSizeError,
+} from './bpe-train.js';
 import { BYTE_TO_CHAR } from './byte-level.js';
 import { Gpt2Tokenizer } from './gpt2.js';
 import { splitGpt2 } from './pretokenize.js';
@@ -168,4 +174,31 @@ test('byte-level training: the GPT-2 tokenizer loads the result and round-trips'
 
 test('byte-level training rejects a vocabulary too small for the bytes and special tokens', () => {
   assert.throws(() => trainByteLevelBpe('abc', { vocabSize: 200 }), /at least 257/);
+  assert.throws(
+    () => trainByteLevelBpe('abc', { vocabSize: 100 }),
+    (err: unknown) =>
+      err instanceof VocabSizeError &&
+      err.minimum === 257 &&
+      /at least 257 \(256 bytes \+ 1 special token\), got 100$/.test(err.message),
+  );
+});
+
+test("the book's BPE rejects a vocabulary smaller than its base instead of exceeding it", () => {
+  // The base before any merge: chr(0..255), the text's other characters, "Ġ", the special tokens.
+  assert.throws(
+    () => BpeTokenizerSimple.train('hello world', { vocabSize: 100 }),
+    (err: unknown) =>
+      err instanceof VocabSizeError &&
+      err.minimum === 258 &&
+      err.message ===
+        'BpeTokenizerSimple.train: vocabSize must be an integer of at least 258 (256 single characters + "Ġ" for a space + 1 special token), got 100',
+  );
+  assert.throws(
+    () => BpeTokenizerSimple.train('日本 語', { vocabSize: 259, allowedSpecial: ['<|a|>', '<|b|>'] }),
+    /at least 262 \(256 single characters \+ 3 other characters of the text \+ "Ġ" for a space \+ 2 special tokens\), got 259/,
+  );
+  assert.throws(() => BpeTokenizerSimple.train('abc', { vocabSize: 300.5 }), /got 300.5/);
+  const exact = BpeTokenizerSimple.train('hello world', { vocabSize: 258 });
+  assert.equal(exact.vocabSize, 258);
+  assert.equal(exact.merges.length, 0);
 });

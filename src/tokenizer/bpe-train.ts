@@ -16,7 +16,10 @@ import { checkDisallowedSpecials, splitOnSpecials } from './special-split.js';
 export type TrainProgress = (done: number, total: number) => void;
 
 export interface SimpleBpeTrainOptions {
-  /** Size of the final vocabulary: 256 characters + the text's other characters + "Ġ" + specials + merges. */
+  /**
+   * Size of the final vocabulary: 256 characters + the text's other characters + "Ġ" + specials + merges.
+   * Smaller than the vocabulary before any merge is a VocabSizeError that gives the smallest possible.
+   */
   vocabSize: number;
   /** Special tokens added to the vocabulary (the book's `allowed_special`). Default: <|endoftext|>. */
   allowedSpecial?: Iterable<string>;
@@ -54,6 +57,24 @@ function bookChunks(text: string, from: number, to: number, each: (chunk: string
 
 function compareCodePoints(a: string, b: string): number {
   return a.codePointAt(0)! - b.codePointAt(0)!;
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/**
+ * A vocabulary size smaller than the base vocabulary the trainer starts from (before any merge), which
+ * would otherwise be exceeded silently. `minimum` is the smallest size that works; `base` says why.
+ */
+export class VocabSizeError extends Error {
+  constructor(
+    readonly requested: number,
+    readonly minimum: number,
+    readonly base: string,
+    trainer: string,
+  ) {
+    super(`${trainer}: vocabSize must be an integer of at least ${minimum} (${base}), got ${requested}`);
+    this.name = 'VocabSizeError';
+  }
 }
 
 export class BpeTokenizerSimple {
@@ -116,9 +137,26 @@ export class BpeTokenizerSimple {
     vocab.push(...[...extra].sort(compareCodePoints));
     if (!extra.has(SPACE_MARK)) vocab.push(SPACE_MARK);
     const specialIds = new Map<string, number>();
+    let addedSpecials = 0;
     for (const s of specials) {
-      if (!vocab.includes(s)) vocab.push(s);
+      if (!vocab.includes(s)) {
+        vocab.push(s);
+        addedSpecials++;
+      }
       specialIds.set(s, vocab.indexOf(s));
+    }
+    if (!Number.isInteger(options.vocabSize) || options.vocabSize < vocab.length) {
+      const others = extra.size - (extra.has(SPACE_MARK) ? 1 : 0);
+      const parts = ['256 single characters'];
+      if (others > 0) parts.push(`${plural(others, 'other character')} of the text`);
+      parts.push('"Ġ" for a space');
+      if (addedSpecials > 0) parts.push(plural(addedSpecials, 'special token'));
+      throw new VocabSizeError(
+        options.vocabSize,
+        vocab.length,
+        parts.join(' + '),
+        'BpeTokenizerSimple.train',
+      );
     }
     const idOf = new Map<string, number>();
     vocab.forEach((t, id) => idOf.set(t, id));
@@ -306,8 +344,11 @@ export function trainByteLevelBpe(text: string, options: ByteLevelTrainOptions):
   const specials = [...(options.specialTokens ?? ['<|endoftext|>'])];
   const targetMerges = options.vocabSize - 256 - specials.length;
   if (!Number.isInteger(options.vocabSize) || targetMerges < 0) {
-    throw new Error(
-      `trainByteLevelBpe: vocabSize must be an integer of at least ${256 + specials.length} (256 bytes + ${specials.length} special tokens), got ${options.vocabSize}`,
+    throw new VocabSizeError(
+      options.vocabSize,
+      256 + specials.length,
+      `256 bytes + ${plural(specials.length, 'special token')}`,
+      'trainByteLevelBpe',
     );
   }
   const pieceIndex = new Map<string, number>();

@@ -2,22 +2,29 @@
 // (Kept here because src/cli/commands/ holds command modules only.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { register as registerTokenize } from '../cli/commands/tokenize.js';
 import { register as registerTrain } from '../cli/commands/train-tokenizer.js';
-import { dataPath } from '../data/paths.js';
+import { spawnSync } from 'node:child_process';
+import { dataPath, packageRootPath } from '../data/paths.js';
 
-async function run(args: string[]): Promise<{ out: string; progress: string }> {
+async function run(args: string[]): Promise<{ out: string; progress: string; warn: string }> {
   let out = '';
   let progress = '';
+  let warn = '';
   const program = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerTokenize(program, { out: (s) => (out += s) });
-  registerTrain(program, { out: (s) => (out += s), progress: (s) => (progress += s), interactive: false });
+  registerTokenize(program, { out: (s) => (out += s), warn: (s) => (warn += s) });
+  registerTrain(program, {
+    out: (s) => (out += s),
+    progress: (s) => (progress += s),
+    interactive: false,
+    warn: (s) => (warn += s),
+  });
   await program.parseAsync(['node', 'gptkit', ...args]);
-  return { out, progress };
+  return { out, progress, warn };
 }
 
 test('tokenize --json prints ids and count', async () => {
@@ -132,4 +139,137 @@ test('train-tokenizer: book BPE and byte-level, then tokenize with the result', 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('tokenize --encoding simple: <|endoftext|> needs --allow-special, as with gpt2', async () => {
+  await assert.rejects(
+    run(['tokenize', '--encoding', 'simple', '--text', 'Hello <|endoftext|> do']),
+    (err: Error) =>
+      err.message ===
+      'encode: the text contains the special token "<|endoftext|>" at index 6, which is not allowed. Pass --allow-special to encode it as its token id.',
+  );
+  const allowed = await run([
+    'tokenize',
+    '--encoding',
+    'simple',
+    '--text',
+    'Hello<|endoftext|>do you',
+    '--allow-special',
+    '--json',
+  ]);
+  // 1131 is <|unk|> ("Hello" is not in the-verdict.txt), 1130 <|endoftext|>, even glued to the words.
+  assert.deepEqual(JSON.parse(allowed.out).ids, [1131, 1130, 355, 1126]);
+});
+
+test('train-tokenizer: a vocabulary smaller than the base is an error giving the smallest size', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gptkit-cli-'));
+  try {
+    const file = join(dir, 'train.txt');
+    writeFileSync(file, 'low lower lowest 日本');
+    const out = join(dir, 'tok.json');
+    await assert.rejects(
+      run(['train-tokenizer', '--file', file, '--vocab-size', '100', '--out', out]),
+      (err: Error) =>
+        err.message ===
+        "--vocab-size 100 is too small: the smallest possible is 260, the book's character BPE's vocabulary " +
+          'before any merge (256 single characters + 2 other characters of the text + "Ġ" for a space + 1 special token); ' +
+          'each token above that is one learned merge',
+    );
+    await assert.rejects(
+      run(['train-tokenizer', '--file', file, '--vocab-size', '256', '--out', out, '--byte-level']),
+      /^Error: --vocab-size 256 is too small: the smallest possible is 257, the byte-level BPE's vocabulary before any merge \(256 bytes \+ 1 special token\)/,
+    );
+    assert.ok(!existsSync(out));
+    const ok = await run(['train-tokenizer', '--file', file, '--vocab-size', '262', '--out', out]);
+    assert.match(ok.out, /2 merges, 262 tokens/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('train-tokenizer: an empty file is an error naming it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gptkit-cli-'));
+  try {
+    const empty = join(dir, 'empty.txt');
+    writeFileSync(empty, '');
+    for (const extra of [[], ['--byte-level']]) {
+      const out = join(dir, 'out');
+      await assert.rejects(
+        run(['train-tokenizer', '--file', empty, '--vocab-size', '300', '--out', out, ...extra]),
+        (err: Error) => err.message === `--file ${empty} is empty: there is no text to train on`,
+      );
+      assert.ok(!existsSync(out));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('invalid UTF-8 in --file: a warning with the offset and count, or an error with --strict', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gptkit-cli-'));
+  try {
+    const bad = join(dir, 'bad.txt');
+    // "ab", an invalid byte at offset 2, "cd ", a truncated 3-byte sequence at offset 6.
+    writeFileSync(bad, Buffer.from([0x61, 0x62, 0xff, 0x63, 0x64, 0x20, 0xe2, 0x82]));
+    const warning =
+      `gptkit: warning: --file ${bad} is not valid UTF-8: 2 invalid byte sequences, the first at byte offset 2; ` +
+      'they were replaced with U+FFFD (pass --strict to refuse such input)\n';
+
+    const tok = await run(['tokenize', '--file', bad, '--json']);
+    assert.equal(tok.warn, warning);
+    assert.equal(JSON.parse(tok.out).count > 0, true);
+    const strictError = (err: Error): boolean =>
+      err.message.startsWith(
+        `--file ${bad} is not valid UTF-8: 2 invalid byte sequences, the first at byte offset 2 (--strict refuses`,
+      );
+    await assert.rejects(run(['tokenize', '--file', bad, '--strict']), strictError);
+
+    const out = join(dir, 'tok.json');
+    const trained = await run(['train-tokenizer', '--file', bad, '--vocab-size', '270', '--out', out]);
+    assert.equal(trained.warn, warning);
+    assert.match(trained.out, /tokens -> /);
+    await assert.rejects(
+      run([
+        'train-tokenizer',
+        '--file',
+        bad,
+        '--vocab-size',
+        '270',
+        '--out',
+        join(dir, 'x.json'),
+        '--strict',
+      ]),
+      strictError,
+    );
+    assert.ok(!existsSync(join(dir, 'x.json')));
+
+    // Valid input: no warning, and --strict changes nothing.
+    const good = await run(['tokenize', '--text', 'naïve', '--strict', '--json']);
+    assert.equal(good.warn, '');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('invalid UTF-8 on standard input: the gptkit command warns, or exits 1 with --strict', () => {
+  const main = join(packageRootPath(), 'dist', 'src', 'cli', 'main.js');
+  const input = Buffer.from([0x68, 0x69, 0x0a, 0xc3, 0x28]); // "hi\n", then C3 without its continuation
+  const lenient = spawnSync(process.execPath, [main, 'tokenize', '--encoding', 'simple', '--json'], {
+    input,
+    encoding: 'utf8',
+  });
+  assert.equal(lenient.status, 0, lenient.stderr);
+  assert.equal(
+    lenient.stderr,
+    'gptkit: warning: standard input is not valid UTF-8: 1 invalid byte sequence, the first at byte offset 3; ' +
+      'it was replaced with U+FFFD (pass --strict to refuse such input)\n',
+  );
+  assert.ok(JSON.parse(lenient.stdout).count > 0);
+  const strict = spawnSync(process.execPath, [main, 'tokenize', '--strict'], { input, encoding: 'utf8' });
+  assert.equal(strict.status, 1);
+  assert.equal(strict.stdout, '');
+  assert.match(
+    strict.stderr,
+    /^gptkit: standard input is not valid UTF-8: 1 invalid byte sequence, the first at byte offset 3 \(--strict refuses/,
+  );
 });

@@ -17,6 +17,7 @@ export {
 } from './gpt2.js';
 export { StreamingDecoder } from './streaming-decoder.js';
 export { GPT2_PATTERN, splitGpt2, InvalidUtf16Error } from './pretokenize.js';
+export { findInvalidUtf8, decodeUtf8Input, type InvalidUtf8, type DecodeInputOptions } from './utf8-input.js';
 export { BYTE_TO_CHAR, GPT2_BYTE_ORDER, bytesToTokenString, tokenStringToBytes } from './byte-level.js';
 export { parseEncoderJson, parseVocabBpe, formatEncoderJson, formatVocabBpe } from './gpt2-files.js';
 export {
@@ -24,6 +25,7 @@ export {
   trainByteLevelBpe,
   byteLevelTokenizer,
   saveByteLevelBpe,
+  VocabSizeError,
   type SimpleBpeTrainOptions,
   type SimpleBpeEncodeOptions,
   type SimpleBpeFile,

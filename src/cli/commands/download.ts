@@ -3,13 +3,25 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { downloadModel, KNOWN_MODELS, type ProgressCallback } from '../../index.js';
+import type { RetryInfo } from '../../io/hub.js';
 
 const mb = (n: number): string => (n / 1e6).toFixed(1);
 const human = (n: number): string =>
   n < 1e6 ? `${(n / 1e3).toFixed(1)} kB` : n < 1e9 ? `${mb(n)} MB` : `${(n / 1e9).toFixed(2)} GB`;
 
-/** A cli-progress bar per file on a terminal; otherwise a plain line every 10% or 15 s, for logs and CI. */
-function progressReporter(): { onProgress: ProgressCallback; stop: () => void } {
+const retryLine = (r: RetryInfo): string =>
+  `${r.file}: attempt ${r.attempt} of ${r.attempts} failed (${r.reason.replace(`${r.file}: `, '')}); ` +
+  `retrying in ${r.delayMs >= 1000 ? `${Math.round(r.delayMs / 1000)} s` : `${r.delayMs} ms`}\n`;
+
+/**
+ * A cli-progress bar per file on a terminal; otherwise a plain line every 10% or 15 s, for logs and CI.
+ * Retries are always printed, each on its own line (a terminal's bar restarts below it).
+ */
+function progressReporter(): {
+  onProgress: ProgressCallback;
+  onRetry: (r: RetryInfo) => void;
+  stop: () => void;
+} {
   if (process.stderr.isTTY) {
     let bar: cliProgress.SingleBar | undefined;
     let current = '';
@@ -30,6 +42,12 @@ function progressReporter(): { onProgress: ProgressCallback; stop: () => void } 
         }
         bar!.update(received, { done: mb(received) });
       },
+      onRetry(r) {
+        bar?.stop();
+        bar = undefined;
+        current = ''; // the next progress call draws a new bar under the message
+        process.stderr.write(retryLine(r));
+      },
       stop: () => bar?.stop(),
     };
   }
@@ -47,6 +65,7 @@ function progressReporter(): { onProgress: ProgressCallback; stop: () => void } 
       const of = total === undefined ? '' : ` / ${mb(total)} MB (${pct}%)`;
       process.stderr.write(`${file}: ${mb(received)} MB${of}\n`);
     },
+    onRetry: (r) => process.stderr.write(retryLine(r)),
     stop: () => undefined,
   };
 }
@@ -65,7 +84,11 @@ export function register(program: Command): void {
       const progress = progressReporter();
       let result;
       try {
-        result = await downloadModel(model, { dir: opts.dir, onProgress: progress.onProgress });
+        result = await downloadModel(model, {
+          dir: opts.dir,
+          onProgress: progress.onProgress,
+          onRetry: progress.onRetry,
+        });
       } finally {
         progress.stop();
       }

@@ -4,7 +4,9 @@ import type { Command } from 'commander';
 import { readFileSync, statSync } from 'node:fs';
 import {
   dataPath,
+  decodeUtf8Input,
   BpeTokenizerSimple,
+  END_OF_TEXT,
   Gpt2Tokenizer,
   loadGpt2Tokenizer,
   SimpleTokenizerV2,
@@ -12,9 +14,12 @@ import {
 
 export interface CommandOutput {
   out: (text: string) => void;
+  /** Warnings (e.g. invalid UTF-8 replaced); standard error by default. */
+  warn?: (text: string) => void;
 }
 
-const stdout: CommandOutput = { out: (text) => process.stdout.write(text) };
+const warnStderr = (text: string): void => void process.stderr.write(text);
+const stdout: CommandOutput = { out: (text) => process.stdout.write(text), warn: warnStderr };
 
 interface TokenizeOptions {
   text?: string;
@@ -23,6 +28,7 @@ interface TokenizeOptions {
   tokenizer?: string;
   allowSpecial?: boolean;
   json?: boolean;
+  strict?: boolean;
 }
 
 // What the command needs of any tokenizer: ids, and a readable form of one token.
@@ -67,28 +73,46 @@ function chooseTokenizer(opts: TokenizeOptions): Shown {
   if (opts.encoding === 'gpt2') return gpt2Shown(loadGpt2Tokenizer(), allow);
   if (opts.encoding === 'simple') {
     const tok = SimpleTokenizerV2.fromText(readFileSync(dataPath('the-verdict.txt'), 'utf8'));
-    return { encode: (text) => tok.encode(text), show: (id) => JSON.stringify(tok.decode([id])) };
+    const endOfText = tok.vocab.get(END_OF_TEXT)!;
+    return {
+      // <|endoftext|> follows the same rule as with gpt2: an error unless allowed, then its id even
+      // where the book's word split would glue it to a neighbouring word.
+      encode: (text) => {
+        const parts = text.split(END_OF_TEXT);
+        if (parts.length > 1 && !allow)
+          throw new Error(
+            `encode: the text contains the special token ${JSON.stringify(END_OF_TEXT)} at index ${parts[0].length}, which is not allowed`,
+          );
+        return parts.flatMap((part, i) => (i === 0 ? tok.encode(part) : [endOfText, ...tok.encode(part)]));
+      },
+      show: (id) => JSON.stringify(tok.decode([id])),
+    };
   }
   throw new Error(`--encoding must be gpt2 or simple, got ${JSON.stringify(opts.encoding)}`);
 }
 
-async function readInput(opts: TokenizeOptions): Promise<string> {
+// --text arrives already decoded; a file or standard input is checked for invalid UTF-8.
+async function readInput(opts: TokenizeOptions, warn: (text: string) => void): Promise<string> {
   if (opts.text !== undefined && opts.file !== undefined)
     throw new Error('give either --text or --file, not both');
   if (opts.text !== undefined) return opts.text;
+  const decode = (bytes: Uint8Array, source: string): string =>
+    decodeUtf8Input(bytes, source, { strict: opts.strict, warn });
   if (opts.file !== undefined) {
+    let bytes: Buffer;
     try {
-      return readFileSync(opts.file, 'utf8');
+      bytes = readFileSync(opts.file);
     } catch (err) {
       throw new Error(`cannot read --file ${opts.file}: ${err instanceof Error ? err.message : String(err)}`);
     }
+    return decode(bytes, `--file ${opts.file}`);
   }
   if (process.stdin.isTTY)
     throw new Error('no input: pass --text TEXT, --file PATH, or pipe text on standard input');
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin)
     chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
+  return decode(Buffer.concat(chunks), 'standard input');
 }
 
 /** The human view: one row per token, the token JSON-quoted so spaces and newlines are visible. */
@@ -121,8 +145,12 @@ export function register(program: Command, io: CommandOutput = stdout): void {
       'encode <|endoftext|> as its special token id (otherwise its presence is an error)',
     )
     .option('--json', 'print {"ids": [...], "count": N} instead of a table')
+    .option(
+      '--strict',
+      'refuse a file or standard input that is not valid UTF-8 (by default invalid bytes become U+FFFD, with a warning)',
+    )
     .action(async (opts: TokenizeOptions) => {
-      const text = await readInput(opts);
+      const text = await readInput(opts, io.warn ?? warnStderr);
       const tok = chooseTokenizer(opts);
       let ids: number[];
       try {

@@ -3,7 +3,13 @@
 // (a folder with encoder.json + vocab.bpe) with --byte-level. Not a corpus pipeline: one file in.
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { BpeTokenizerSimple, saveByteLevelBpe, trainByteLevelBpe } from '../../index.js';
+import {
+  BpeTokenizerSimple,
+  decodeUtf8Input,
+  saveByteLevelBpe,
+  trainByteLevelBpe,
+  VocabSizeError,
+} from '../../index.js';
 
 export interface CommandOutput {
   out: (text: string) => void;
@@ -11,12 +17,16 @@ export interface CommandOutput {
   progress: (text: string) => void;
   /** Whether progress may redraw one line (a terminal) or should print occasional lines. */
   interactive: boolean;
+  /** Warnings (e.g. invalid UTF-8 replaced); standard error by default. */
+  warn?: (text: string) => void;
 }
 
+const warnStderr = (text: string): void => void process.stderr.write(text);
 const stdio: CommandOutput = {
   out: (text) => process.stdout.write(text),
   progress: (text) => process.stderr.write(text),
   interactive: process.stderr.isTTY === true,
+  warn: warnStderr,
 };
 
 interface TrainOptions {
@@ -25,6 +35,7 @@ interface TrainOptions {
   out: string;
   byteLevel?: boolean;
   special: string[];
+  strict?: boolean;
 }
 
 /** Progress as a redrawn line on a terminal, or a line per 10% otherwise. */
@@ -73,39 +84,59 @@ export function register(program: Command, io: CommandOutput = stdio): void {
       "train GPT-2-style byte-level BPE (loadable as a GPT-2 tokenizer) instead of the book's character BPE",
     )
     .option('--special <token...>', 'special tokens to add', ['<|endoftext|>'])
+    .option(
+      '--strict',
+      'refuse a file that is not valid UTF-8 (by default invalid bytes become U+FFFD, with a warning)',
+    )
     .action((opts: TrainOptions) => {
       const vocabSize = Number(opts.vocabSize);
       if (!Number.isInteger(vocabSize) || vocabSize < 1)
         throw new Error(`--vocab-size must be a positive integer, got ${JSON.stringify(opts.vocabSize)}`);
-      let text: string;
+      let bytes: Buffer;
       try {
-        text = readFileSync(opts.file, 'utf8');
+        bytes = readFileSync(opts.file);
       } catch (err) {
         throw new Error(
           `cannot read --file ${opts.file}: ${err instanceof Error ? err.message : String(err)}`,
         );
       }
+      if (bytes.length === 0) throw new Error(`--file ${opts.file} is empty: there is no text to train on`);
+      const text = decodeUtf8Input(bytes, `--file ${opts.file}`, {
+        strict: opts.strict,
+        warn: io.warn ?? warnStderr,
+      });
       const progress = progressReporter(io);
       const t0 = Date.now();
       let summary: string;
-      if (opts.byteLevel) {
-        const bpe = trainByteLevelBpe(text, {
-          vocabSize,
-          specialTokens: opts.special,
-          onProgress: progress.update,
-        });
-        progress.end();
-        saveByteLevelBpe(opts.out, bpe);
-        summary = `${bpe.merges.length} merges, ${bpe.encoder.size} tokens -> ${opts.out}/encoder.json + vocab.bpe`;
-      } else {
-        const tok = BpeTokenizerSimple.train(text, {
-          vocabSize,
-          allowedSpecial: opts.special,
-          onProgress: progress.update,
-        });
-        progress.end();
-        tok.save(opts.out);
-        summary = `${tok.merges.length} merges, ${tok.vocabSize} tokens -> ${opts.out}`;
+      try {
+        if (opts.byteLevel) {
+          const bpe = trainByteLevelBpe(text, {
+            vocabSize,
+            specialTokens: opts.special,
+            onProgress: progress.update,
+          });
+          progress.end();
+          saveByteLevelBpe(opts.out, bpe);
+          summary = `${bpe.merges.length} merges, ${bpe.encoder.size} tokens -> ${opts.out}/encoder.json + vocab.bpe`;
+        } else {
+          const tok = BpeTokenizerSimple.train(text, {
+            vocabSize,
+            allowedSpecial: opts.special,
+            onProgress: progress.update,
+          });
+          progress.end();
+          tok.save(opts.out);
+          summary = `${tok.merges.length} merges, ${tok.vocabSize} tokens -> ${opts.out}`;
+        }
+      } catch (err) {
+        // The vocabulary starts with more tokens than asked for; say so in the command's terms.
+        if (!(err instanceof VocabSizeError)) throw err;
+        throw new Error(
+          `--vocab-size ${opts.vocabSize} is too small: the smallest possible is ${err.minimum}, ` +
+            `the ${opts.byteLevel ? 'byte-level' : "book's character"} BPE's vocabulary before any merge ` +
+            `(${err.base}); each token above that is one learned merge`,
+          { cause: err },
+        );
       }
       const secs = ((Date.now() - t0) / 1000).toFixed(1);
       io.out(`trained on ${text.length.toLocaleString('en-US')} characters in ${secs}s: ${summary}\n`);
