@@ -33,6 +33,7 @@ export {
   GPT2_PRESETS,
   presetConfig,
   parseModelConfig,
+  parameterCount,
   configToHF,
   configMismatch,
   validateConfig,

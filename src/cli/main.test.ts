@@ -65,3 +65,15 @@ it('generate checks --top-p before loading anything or printing the prompt', () 
     assert.match(r.stderr, new RegExp(`topP \\(--top-p\\) must be in \\(0, 1\\], got ${p}`));
   }
 });
+
+it('generate refuses <|endoftext|> in the prompt without --allow-special, naming the flag, before loading', () => {
+  const r = spawnSync(
+    process.execPath,
+    [main, 'generate', '--model', 'no/such/model', '--prompt', 'a<|endoftext|>b'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /Pass --allow-special to encode it as its token id/);
+});

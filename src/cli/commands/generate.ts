@@ -15,6 +15,7 @@ interface GenerateCliOptions {
   seed: number;
   json?: boolean;
   cache: boolean;
+  allowSpecial?: boolean;
 }
 
 export function register(program: Command): void {
@@ -36,6 +37,7 @@ export function register(program: Command): void {
     )
     .option('--seed <n>', 'seed for sampling', parseIntArg('--seed', 0), 123)
     .option('--no-cache', 'disable the KV cache (same output, slower)')
+    .option('--allow-special', 'encode <|endoftext|> in the prompt as its token id (50256)')
     .option('--json', 'print {"prompt_ids", "new_ids", "text"} as JSON at the end instead of streaming')
     .action(async (o: GenerateCliOptions) => {
       checkGenerateOptions({ temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed });
@@ -43,6 +45,23 @@ export function register(program: Command): void {
         process.stderr.write(
           'gptkit: --top-k and --top-p only apply when sampling (--temperature > 0); decoding greedily\n',
         );
+      // The prompt is checked before the model loads: a bad prompt should not cost a model load.
+      const tokenizer = loadGpt2Tokenizer();
+      let promptIds: number[];
+      try {
+        promptIds = tokenizer.encode(o.prompt, o.allowSpecial ? { allowedSpecial: 'all' } : {});
+      } catch (err) {
+        // The library's message names API options; on the command line the switch is --allow-special.
+        const msg = (err as Error).message;
+        if (!/special token/.test(msg)) throw err;
+        throw new Error(
+          `${msg.split('. To encode')[0]}. Pass --allow-special to encode it as its token id.`,
+          {
+            cause: err,
+          },
+        );
+      }
+      if (promptIds.length === 0) throw new Error('the prompt is empty');
       const src = await resolveModel(o.model);
       if (src.kind === 'fresh')
         throw new Error(
@@ -51,9 +70,6 @@ export function register(program: Command): void {
       if (src.config.numClasses !== undefined)
         throw new Error(`--model ${o.model} is a classifier; use \`gptkit classify --model ${o.model}\``);
       const model = (await src.build()).eval();
-      const tokenizer = loadGpt2Tokenizer();
-      const promptIds = tokenizer.encode(o.prompt);
-      if (promptIds.length === 0) throw new Error('the prompt is empty');
       const decoder = tokenizer.streamingDecoder();
       if (!o.json) process.stdout.write(o.prompt);
       const newIds = generate(model, promptIds, {

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRootPath } from '../../data/paths.js';
-import { configToHF, GPT2_PRESETS, parseModelConfig } from './config.js';
+import { configToHF, GPT2_PRESETS, parameterCount, parseModelConfig } from './config.js';
 import { GPTModel } from './gpt.js';
 import { gpt2Layout, loadGPT2, saveGPT2 } from './gpt2-weights.js';
 import { resolveModel } from './source.js';
@@ -91,6 +91,18 @@ describe('parseModelConfig', () => {
     const parsed = parseModelConfig(cls, 'x');
     assert.equal(parsed.config.numClasses, 2);
     assert.deepEqual(parsed.labels, ['not spam', 'spam']);
+  });
+});
+
+describe('memory a configuration needs', () => {
+  it('parameterCount equals the built model, and a huge configuration is refused before allocating', () => {
+    for (const c of [tiny, { ...tiny, tiedHead: true, qkvBias: true }, { ...tiny, numClasses: 3 }])
+      assert.equal(parameterCount(c), new GPTModel(c).numParameters());
+    assert.equal(parameterCount({ ...GPT2_PRESETS['gpt2-xl'], tiedHead: true, qkvBias: true }), 1_557_611_200);
+    assert.throws(
+      () => new GPTModel({ ...tiny, contextLength: 1e9, embDim: 768, nHeads: 12 }),
+      /needs 2861\.1 GiB for its parameters alone, more than this machine's .* of memory \(.*contextLength 1000000000/,
+    );
   });
 });
 

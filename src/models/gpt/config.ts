@@ -71,6 +71,15 @@ export function validateConfig(c: GPTConfig): GPTConfig {
   return c;
 }
 
+/** Parameters of a model of this configuration (a tied head counted once), as GPTModel.numParameters(). */
+export function parameterCount(c: GPTConfig): number {
+  const C = c.embDim;
+  const block = 4 * C * C + (c.qkvBias ? 3 * C : 0) + C + 4 * C + 8 * C * C + 4 * C + C;
+  const head =
+    c.numClasses !== undefined ? C * c.numClasses + c.numClasses : c.tiedHead ? 0 : c.vocabSize * C;
+  return c.vocabSize * C + c.contextLength * C + c.nLayers * block + 2 * C + head;
+}
+
 /** The GPTConfig fields that differ, as 'field: a vs b, ...' ('' when the architectures are equal). */
 export function configMismatch(have: GPTConfig, want: GPTConfig): string {
   const keys: Array<keyof GPTConfig> = [
@@ -230,12 +239,13 @@ export function parseModelConfig(obj: unknown, where: string): ModelConfigFile {
           `${where}: '${prev.key}' (${String(prev.value)}) and '${key}' (${String(value)}) disagree`,
         );
       values[field] = { key, value };
-    } else if (key in HF_FIXED) {
+    } else if (Object.hasOwn(HF_FIXED, key)) {
       const f = HF_FIXED[key];
       if (!f.ok(value, o))
         throw new Error(`${where}: '${key}' is ${JSON.stringify(value)}; gptkit implements ${f.need}`);
     } else if (key.startsWith('gptkit_')) {
-      gptkit[key.slice('gptkit_'.length)] = value;
+      // defineProperty, not assignment: 'gptkit___proto__' must be a key, not replace the record's prototype.
+      Object.defineProperty(gptkit, key.slice('gptkit_'.length), { value, enumerable: true, writable: true });
     } else if (!(hf && HF_IGNORED.has(key))) {
       const accepted = SPELLINGS.map(([, names]) => names.join('|')).join(', ');
       throw new Error(

@@ -7,7 +7,8 @@ import { Dropout, Embedding, GELU, LayerNorm, Linear } from '../../nn/layers.js'
 import { globalRng, type Rng } from '../../tensor/rng.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { MultiHeadAttention } from './attention.js';
-import { validateConfig, type GPTConfig } from './config.js';
+import { parameterCount, validateConfig, type GPTConfig } from './config.js';
+import { totalmem } from 'node:os';
 import type { KVCache } from './kv-cache.js';
 
 /** Multi-head causal attention with the book's parameters and a fused kernel on the fast path. */
@@ -85,6 +86,24 @@ export class TransformerBlock extends Module {
   }
 }
 
+const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+
+/** Say what a configuration needs before trying to allocate it (else: "Array buffer allocation failed"). */
+function checkMemory(cfg: GPTConfig): void {
+  const bytes = 4 * parameterCount(cfg);
+  const available = totalmem();
+  const largest = Math.max(cfg.vocabSize, cfg.contextLength, 4 * cfg.embDim) * cfg.embDim;
+  const sizes = `vocabSize ${cfg.vocabSize}, contextLength ${cfg.contextLength}, embDim ${cfg.embDim}, nLayers ${cfg.nLayers}`;
+  if (bytes > available)
+    throw new Error(
+      `this model configuration needs ${gb(bytes)} for its parameters alone, more than this machine's ${gb(available)} of memory (${sizes})`,
+    );
+  if (largest > 2 ** 32 - 1)
+    throw new Error(
+      `this model configuration has a tensor of ${largest} elements, more than an array can hold (${sizes})`,
+    );
+}
+
 export class GPTModel extends Module {
   readonly cfg: GPTConfig;
   tok_emb: Embedding;
@@ -98,6 +117,7 @@ export class GPTModel extends Module {
   constructor(cfg: GPTConfig, rng: Rng = globalRng) {
     super();
     this.cfg = validateConfig({ ...cfg });
+    checkMemory(this.cfg);
     this.tok_emb = new Embedding(cfg.vocabSize, cfg.embDim, { rng });
     this.pos_emb = new Embedding(cfg.contextLength, cfg.embDim, { rng });
     this.drop_emb = new Dropout(cfg.dropRate, rng);
