@@ -249,17 +249,28 @@ export function loadNativeAddon(): NativeAddon | null {
   return loaded?.addon ?? null;
 }
 
-/** Loads build/Release/gptkit_native.node from the package root once; a failure is reported, not thrown. */
+/** The addon file: GPTKIT_NATIVE_ADDON (a path, relative to the working directory) when set, e.g. the sanitizer
+ * build of scripts/test-asan.sh; else build/Release/gptkit_native.node in the package root. */
+function addonPath(): string {
+  const override = process.env.GPTKIT_NATIVE_ADDON;
+  if (override) return path.resolve(override);
+  // This file runs as dist/src/backend/native/index.js: the package root is four levels up.
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+  return path.join(root, 'build', 'Release', 'gptkit_native.node');
+}
+
+/** Loads the addon (see addonPath) once; a failure is reported, not thrown. */
 export function loadNativeBackend(): { backend: Backend | null; error: string } {
   if (!loaded) {
+    const file = addonPath();
     try {
-      // This file runs as dist/src/backend/native/index.js: the package root is four levels up.
-      const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
       const require = createRequire(import.meta.url);
-      const addon = require(path.join(root, 'build', 'Release', 'gptkit_native.node')) as NativeAddon;
+      const addon = require(file) as NativeAddon;
       loaded = { backend: createNativeBackend(addon), error: '', addon };
     } catch (e) {
-      loaded = { backend: null, error: e instanceof Error ? e.message : String(e), addon: null };
+      const message = e instanceof Error ? e.message : String(e);
+      const error = process.env.GPTKIT_NATIVE_ADDON ? `GPTKIT_NATIVE_ADDON=${file}: ${message}` : message;
+      loaded = { backend: null, error, addon: null };
     }
   }
   return { backend: loaded.backend, error: loaded.error };

@@ -214,3 +214,21 @@ test('parseModelConfig on valid configs with random edits: a valid config or an 
   // The edits must leave some configs valid, or the success branch was never exercised.
   assert.ok(accepted > 20, `only ${accepted} edited configs were accepted`);
 });
+
+test('parseModelConfig with a random id2label: labels, when returned, name every class', () => {
+  const base = {
+    architectures: ['GPT2ForSequenceClassification'],
+    model_type: 'gpt2',
+    vocab_size: 50,
+    n_positions: 16,
+    n_embd: 8,
+    n_head: 2,
+    n_layer: 1,
+  };
+  fc.assert(
+    fc.property(id2label, fc.option(fc.integer({ min: 0, max: 5 })), (labels, numLabels) => {
+      check(asParsed({ ...base, id2label: labels, ...(numLabels !== null ? { num_labels: numLabels } : {}) }), WHERE);
+    }),
+    params(300),
+  );
+});
