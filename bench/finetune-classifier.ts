@@ -4,7 +4,6 @@
 // blocks' output reused (what finetuneClassifier does), and LoRA rank 16 on every Linear. When PyTorch is
 // installed, dev/finetune-classifier-torch/bench.py runs the book's code on the same batch in the same run.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { getBackend } from '../src/backend/index.js';
@@ -91,15 +90,29 @@ export async function run(args: string[]): Promise<void> {
     steps,
   );
 
-  let torch: { last_block_s_per_step?: number; lora_s_per_step?: number; torch?: string } | null = null;
+  let torch: {
+    last_block_s_per_step?: number;
+    lora_s_per_step?: number;
+    torch?: string;
+    blas?: string;
+  } | null = null;
   const script = join(packageRootPath(), 'dev', 'finetune-classifier-torch', 'bench.py');
-  if (existsSync(script)) {
-    const r = spawnSync('/usr/bin/python3', [script, '--json', `--steps=${steps}`], {
+  const bookCode = process.env.LLMS_FROM_SCRATCH;
+  if (!bookCode)
+    console.log(
+      "PyTorch reference not run: set LLMS_FROM_SCRATCH to a checkout (or bare git dir) of the book's code",
+    );
+  else {
+    // The tuned PyTorch setup: OpenBLAS's AVX-512 kernels, malloc that reuses memory.
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? 'SkylakeX',
+      GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=17179869184',
+    };
+    delete env.OPENBLAS_L2_SIZE;
+    const r = spawnSync('/usr/bin/python3', [script, '--book', bookCode, '--json', `--steps=${steps}`], {
       encoding: 'utf8',
-      env: {
-        ...process.env,
-        GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=17179869184',
-      },
+      env,
     });
     const last = r.stdout?.trim().split('\n').pop();
     try {
@@ -111,7 +124,8 @@ export async function run(args: string[]): Promise<void> {
       console.log(
         `PyTorch reference did not run: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`,
       );
-  } else console.log('PyTorch reference script missing');
+    else console.log(`PyTorch ${torch.torch}, BLAS: ${torch.blas}`);
+  }
   const ratio = (ref: number | undefined, ours: number) =>
     ref ? ` | PyTorch ${ref.toFixed(3)} s | ${(ref / ours).toFixed(2)}x` : '';
   console.log(
