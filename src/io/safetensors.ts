@@ -54,23 +54,34 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
+/**
+ * A header value for an error message, cut short. JSON.stringify overflows the stack on values nested a few
+ * thousand deep, which JSON.parse accepts: a damaged header must still get its own error, not a RangeError.
+ */
+function show(v: unknown): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    return `a ${Array.isArray(v) ? 'deeply nested array' : typeof v}`;
+  }
+  if (s === undefined) return String(v); // a missing field
+  return s.length > 200 ? `${s.slice(0, 200)}...` : s;
+}
+
 function parseTensor(path: string, name: string, raw: unknown, dataBytes: number): TensorInfo {
   const where = `${path}: tensor '${name}'`;
   if (!isObject(raw)) throw new Error(`${where}: entry is not an object`);
   const { dtype, shape, data_offsets: offsets } = raw;
   if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype)) {
-    throw new Error(
-      `${where}: unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(DTYPE_BYTES).join(', ')})`,
-    );
+    throw new Error(`${where}: unknown dtype ${show(dtype)} (known: ${Object.keys(DTYPE_BYTES).join(', ')})`);
   }
   if (!Array.isArray(shape) || !shape.every(isIndex)) {
-    throw new Error(
-      `${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
-    );
+    throw new Error(`${where}: shape must be an array of non-negative integers, got ${show(shape)}`);
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isIndex) || offsets[0] > offsets[1]) {
     throw new Error(
-      `${where}: data_offsets must be [begin, end] with 0 <= begin <= end, got ${JSON.stringify(offsets)}`,
+      `${where}: data_offsets must be [begin, end] with 0 <= begin <= end, got ${show(offsets)}`,
     );
   }
   const [begin, end] = offsets as [number, number];

@@ -145,7 +145,10 @@ const value = fc.oneof(
   { weight: 6, arbitrary: fc.integer({ min: 1, max: 64 }) },
   { weight: 2, arbitrary: fc.constantFrom(0, -1, 1.5, 0.1, 0, 0.5, 1, 1e-5, 1e-6, 2 ** 53, 1e308, -0) },
   { weight: 2, arbitrary: fc.boolean() },
-  { weight: 1, arbitrary: fc.constantFrom('gelu_new', 'gelu', 'gpt2', null, ['GPT2ForSequenceClassification']) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('gelu_new', 'gelu', 'gpt2', null, ['GPT2ForSequenceClassification']),
+  },
   { weight: 1, arbitrary: id2label },
   { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
 );
@@ -227,7 +230,10 @@ test('parseModelConfig with a random id2label: labels, when returned, name every
   };
   fc.assert(
     fc.property(id2label, fc.option(fc.integer({ min: 0, max: 5 })), (labels, numLabels) => {
-      check(asParsed({ ...base, id2label: labels, ...(numLabels !== null ? { num_labels: numLabels } : {}) }), WHERE);
+      check(
+        asParsed({ ...base, id2label: labels, ...(numLabels !== null ? { num_labels: numLabels } : {}) }),
+        WHERE,
+      );
     }),
     params(300),
   );

@@ -312,6 +312,8 @@ function labelsFromHF(v: unknown, where: string): string[] {
       throw new Error(
         `${where}: id2label must map 0..${entries.length - 1} to names, got '${k}': ${JSON.stringify(name)}`,
       );
+    // Keys such as '1' and '01' are the same class; one would leave another class without a name.
+    if (i in out) throw new Error(`${where}: id2label names class ${i} twice (key '${k}' repeats it)`);
     out[i] = name;
   }
   return out;
