@@ -2,6 +2,7 @@
  * softmax, never a T x T matrix; the backward recomputes P from the forward's log-sum-exp. The tile products
  * run on gemm_serial (packed micro-kernel, or the GEMV kernels for one or a few query rows). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@ typedef struct {
   const row_kernels *rk;
   int64_t head;      /* backward, few-heads mode: the head being processed */
   float **dq_part;   /* backward, few-heads mode: per-thread dq accumulators (tid 0 writes dq itself) */
+  atomic_size_t failed; /* bytes of an allocation that failed on some thread, else 0 */
 } attn_ctx;
 
 /* Attention-weight dropout with a counter-based mask: weight (bh, query position i, key position j) is kept
@@ -62,18 +64,27 @@ static int64_t visible_keys(const attention_args *a, int64_t i, int64_t j0, int6
 static _Thread_local float *tls_scratch[ATTN_SCRATCH_SLOTS];
 static _Thread_local size_t tls_scratch_size[ATTN_SCRATCH_SLOTS];
 
-static float *scratch(int slot, size_t n) {
-  if (n == 0) return NULL;
+/* Slot `slot`, with room for n floats, in *out (NULL for n = 0). Returns 0, or the bytes it failed to allocate. */
+static size_t scratch(int slot, size_t n, float **out) {
+  *out = NULL;
+  if (n == 0) return 0;
   if (n > tls_scratch_size[slot]) {
     free(tls_scratch[slot]);
-    tls_scratch[slot] = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+    tls_scratch[slot] = gk_aligned_alloc(n * sizeof(float));
     tls_scratch_size[slot] = tls_scratch[slot] ? n : 0;
+    if (!tls_scratch[slot]) return n * sizeof(float);
   }
-  return tls_scratch[slot];
+  *out = tls_scratch[slot];
+  return 0;
 }
 
-/* One query tile of head h: out rows and lse. kt: K_h^T pre-packed for all keys, or NULL. */
-static void attention_forward_tile(const attention_args *a, const row_kernels *rk, int64_t h, int64_t i0,
+static void record_failure(attn_ctx *c, size_t bytes) {
+  if (bytes) atomic_store_explicit(&c->failed, bytes, memory_order_relaxed);
+}
+
+/* One query tile of head h: out rows and lse. kt: K_h^T pre-packed for all keys, or NULL.
+ * Returns 0, or the bytes of an allocation that failed. */
+static size_t attention_forward_tile(const attention_args *a, const row_kernels *rk, int64_t h, int64_t i0,
                                    float *S, const float *kt) {
   const int64_t D = a->D, Tq = a->Tq, Tk = a->Tk;
   const int64_t rows = Tq - i0 < ATTN_BR ? Tq - i0 : ATTN_BR;
@@ -89,8 +100,8 @@ static void attention_forward_tile(const attention_args *a, const row_kernels *r
   for (int64_t j0 = 0; j0 < kend; j0 += ATTN_BC) {
     const int64_t nc = kend - j0 < ATTN_BC ? kend - j0 : ATTN_BC;
     /* S = scale * Q_i K_j^T, from the pre-packed K^T, or with K_j read through swapped strides */
-    if (kt) gemm_serial_packed_b(rows, nc, D, q, D, 1, kt + j0 * D, S, ATTN_BC, a->scale, 0);
-    else gemm_serial(rows, nc, D, q, D, 1, k + j0 * D, 1, D, S, ATTN_BC, a->scale, 0);
+    if (kt) GK_TRY(gemm_serial_packed_b(rows, nc, D, q, D, 1, kt + j0 * D, S, ATTN_BC, a->scale, 0));
+    else GK_TRY(gemm_serial(rows, nc, D, q, D, 1, k + j0 * D, 1, D, S, ATTN_BC, a->scale, 0));
     for (int64_t r = 0; r < rows; r++) {
       float *s = S + r * ATTN_BC;
       int64_t vis = visible_keys(a, i0 + r, j0, nc);
@@ -107,21 +118,24 @@ static void attention_forward_tile(const attention_args *a, const row_kernels *r
       memset(s + vis, 0, (size_t)(nc - vis) * sizeof(float)); /* masked: p = 0 */
     }
     /* O += P V_j */
-    gemm_serial(rows, D, nc, S, ATTN_BC, 1, v + j0 * D, D, 1, o, D, 1.0f, 1);
+    GK_TRY(gemm_serial(rows, D, nc, S, ATTN_BC, 1, v + j0 * D, D, 1, o, D, 1.0f, 1));
   }
   for (int64_t r = 0; r < rows; r++) {
     rk->scale(o + r * D, D, 1.0f / l[r]);
     a->lse[h * Tq + i0 + r] = m[r] + logf(l[r]);
   }
+  return 0;
 }
 
 static void attention_forward_thread(void *ctx, int tid, int nthreads) {
-  const attn_ctx *c = ctx;
+  attn_ctx *c = ctx;
   const attention_args *a = c->a;
   const int64_t nqb = (a->Tq + ATTN_BR - 1) / ATTN_BR;
   float S[ATTN_BR * ATTN_BC] __attribute__((aligned(64)));
-  /* K_h^T is packed once per head and thread, then serves all of that head's query tiles. */
-  float *kt = a->Tq >= ATTN_PREPACK_MIN_ROWS ? scratch(0, (size_t)gemm_packed_b_floats(a->D, a->Tk)) : NULL;
+  /* K_h^T is packed once per head and thread, then serves all of that head's query tiles. Without the memory
+   * for it the tiles read K in place (gemm_serial packs per product): slower, same result. */
+  float *kt = NULL;
+  if (a->Tq >= ATTN_PREPACK_MIN_ROWS) scratch(0, (size_t)gemm_packed_b_floats(a->D, a->Tk), &kt);
   int64_t packed_head = -1;
   /* Round-robin over (head, query tile): later tiles see more keys, so interleaving balances the causal load. */
   for (int64_t t = tid; t < a->BH * nqb; t += nthreads) {
@@ -130,7 +144,11 @@ static void attention_forward_thread(void *ctx, int tid, int nthreads) {
       gemm_pack_b_full(a->D, a->Tk, a->k + h * a->kv_head_stride, 1, a->D, kt);
       packed_head = h;
     }
-    attention_forward_tile(a, c->rk, h, (t % nqb) * ATTN_BR, S, kt);
+    size_t failed = attention_forward_tile(a, c->rk, h, (t % nqb) * ATTN_BR, S, kt);
+    if (failed) {
+      record_failure(c, failed);
+      return;
+    }
   }
 }
 
@@ -139,15 +157,16 @@ static double attention_flops(const attention_args *a) {
   return 4.0 * (double)a->BH * (double)a->Tq * keys * (double)a->D;
 }
 
-void attention_forward(const attention_args *a) {
-  if (a->BH <= 0 || a->Tq <= 0) return;
+size_t attention_forward(const attention_args *a) {
+  if (a->BH <= 0 || a->Tq <= 0) return 0;
   if (a->D <= 0) { /* no features: out is empty, every score is 0, lse = log(visible keys) */
     for (int64_t h = 0; h < a->BH; h++)
       for (int64_t i = 0; i < a->Tq; i++) a->lse[h * a->Tq + i] = logf((float)(a->q_start + i + 1));
-    return;
+    return 0;
   }
   attn_ctx c = {.a = a, .rk = row_kernels_get()};
   pool_run(threads_for(attention_flops(a), ATTN_PARALLEL_GRAIN), attention_forward_thread, &c);
+  return atomic_load(&c.failed); /* pool_run's join orders the workers' stores before this load */
 }
 
 typedef struct {
@@ -157,8 +176,9 @@ typedef struct {
 
 /* Backward for the key tiles kb = kb0, kb0 + kb_step, ... of head h; dq_acc (Tq x D) is accumulated into.
  * Per key tile j and query tile i (FlashAttention-2, algorithm 2): P = exp(S - lse), dV_j += P^T dO_i,
- * dP = dO_i V_j^T, dS = P * (dP - delta), dQ_i += scale dS K_j, dK_j += scale dS^T Q_i. */
-static void attention_backward_keys(const attention_args *a, const row_kernels *rk, int64_t h, int64_t kb0,
+ * dP = dO_i V_j^T, dS = P * (dP - delta), dQ_i += scale dS K_j, dK_j += scale dS^T Q_i.
+ * Returns 0, or the bytes of an allocation that failed. */
+static size_t attention_backward_keys(const attention_args *a, const row_kernels *rk, int64_t h, int64_t kb0,
                                     int64_t kb_step, float *dq_acc, const attn_scratch *sc) {
   float *P = sc->P, *dP = sc->dP;
   const float *delta = sc->delta;
@@ -182,8 +202,8 @@ static void attention_backward_keys(const attention_args *a, const row_kernels *
       const int64_t rows = Tq - i0 < ATTN_BR ? Tq - i0 : ATTN_BR;
       const float *qi = q + i0 * D, *doi = dout + i0 * D;
       /* P = exp(scale * Q_i K_j^T - lse), zero where masked */
-      if (prepacked) gemm_serial_packed_b(rows, nc, D, qi, D, 1, sc->kt, P, ATTN_BC, a->scale, 0);
-      else gemm_serial(rows, nc, D, qi, D, 1, kj, 1, D, P, ATTN_BC, a->scale, 0);
+      if (prepacked) GK_TRY(gemm_serial_packed_b(rows, nc, D, qi, D, 1, sc->kt, P, ATTN_BC, a->scale, 0));
+      else GK_TRY(gemm_serial(rows, nc, D, qi, D, 1, kj, 1, D, P, ATTN_BC, a->scale, 0));
       for (int64_t r = 0; r < rows; r++) {
         float *p = P + r * ATTN_BC;
         int64_t vis = visible_keys(a, i0 + r, j0, nc);
@@ -196,24 +216,25 @@ static void attention_backward_keys(const attention_args *a, const row_kernels *
           memcpy(dP + r * ATTN_BC, P + r * ATTN_BC, (size_t)nc * sizeof(float));
           apply_dropout(a, dropout_row_base(a, h, a->q_start + i0 + r), j0, dP + r * ATTN_BC, nc);
         }
-        gemm_serial(nc, D, rows, dP, 1, ATTN_BC, doi, D, 1, dvj, D, 1.0f, 1);
+        GK_TRY(gemm_serial(nc, D, rows, dP, 1, ATTN_BC, doi, D, 1, dvj, D, 1.0f, 1));
       } else {
         /* dV_j += P^T dO_i */
-        gemm_serial(nc, D, rows, P, 1, ATTN_BC, doi, D, 1, dvj, D, 1.0f, 1);
+        GK_TRY(gemm_serial(nc, D, rows, P, 1, ATTN_BC, doi, D, 1, dvj, D, 1.0f, 1));
       }
       /* dP = dO_i V_j^T, then dS = P * (dP - delta) (FlashAttention-2's softmax backward), in place */
-      if (prepacked) gemm_serial_packed_b(rows, nc, D, doi, D, 1, sc->vt, dP, ATTN_BC, 1.0f, 0);
-      else gemm_serial(rows, nc, D, doi, D, 1, vj, 1, D, dP, ATTN_BC, 1.0f, 0);
+      if (prepacked) GK_TRY(gemm_serial_packed_b(rows, nc, D, doi, D, 1, sc->vt, dP, ATTN_BC, 1.0f, 0));
+      else GK_TRY(gemm_serial(rows, nc, D, doi, D, 1, vj, 1, D, dP, ATTN_BC, 1.0f, 0));
       if (a->dropout_threshold)
         for (int64_t r = 0; r < rows; r++)
           apply_dropout(a, dropout_row_base(a, h, a->q_start + i0 + r), j0, dP + r * ATTN_BC, nc);
       for (int64_t r = 0; r < rows; r++)
         rk->softmax_bwd(P + r * ATTN_BC, dP + r * ATTN_BC, dP + r * ATTN_BC, nc, delta[i0 + r]);
       /* dQ_i += scale * dS K_j ;  dK_j += scale * dS^T Q_i */
-      gemm_serial(rows, D, nc, dP, ATTN_BC, 1, kj, D, 1, dq_acc + i0 * D, D, a->scale, 1);
-      gemm_serial(nc, D, rows, dP, 1, ATTN_BC, qi, D, 1, dkj, D, a->scale, 1);
+      GK_TRY(gemm_serial(rows, D, nc, dP, ATTN_BC, 1, kj, D, 1, dq_acc + i0 * D, D, a->scale, 1));
+      GK_TRY(gemm_serial(nc, D, rows, dP, 1, ATTN_BC, qi, D, 1, dkj, D, a->scale, 1));
     }
   }
+  return 0;
 }
 
 /* delta_i = rowsum(dO_i * O_i), the correction term of the softmax backward, for head h. */
@@ -224,73 +245,83 @@ static void attention_delta(const attention_args *a, const row_kernels *rk, int6
   }
 }
 
-static int scratch_alloc(attn_scratch *s, const attention_args *a) {
-  s->P = scratch(0, ATTN_BR * ATTN_BC);
-  s->dP = scratch(1, ATTN_BR * ATTN_BC);
-  s->delta = scratch(2, (size_t)(a->Tq > 0 ? a->Tq : 1));
+/* This thread's scratch; returns 0, or the bytes of an allocation that failed. */
+static size_t scratch_alloc(attn_scratch *s, const attention_args *a) {
+  GK_TRY(scratch(0, ATTN_BR * ATTN_BC, &s->P));
+  GK_TRY(scratch(1, ATTN_BR * ATTN_BC, &s->dP));
+  GK_TRY(scratch(2, (size_t)(a->Tq > 0 ? a->Tq : 1), &s->delta));
   size_t packed = (size_t)gemm_packed_b_floats(a->D, ATTN_BC); /* 0: D too large */
-  s->kt = scratch(3, packed);
-  s->vt = scratch(4, packed);
-  if (!s->kt || !s->vt) s->kt = s->vt = NULL; /* no pre-packing: gemm_serial packs per product instead */
-  return s->P && s->dP && s->delta;
+  /* Pre-packing is optional: without the memory, gemm_serial packs per product instead. */
+  if (scratch(3, packed, &s->kt) || scratch(4, packed, &s->vt) || !s->kt || !s->vt) s->kt = s->vt = NULL;
+  return 0;
 }
 
 /* Many heads: each thread owns whole heads (round-robin), so dq, dk and dv have a single writer. */
 static void attention_backward_heads_thread(void *ctx, int tid, int nthreads) {
-  const attn_ctx *c = ctx;
+  attn_ctx *c = ctx;
   const attention_args *a = c->a;
   attn_scratch s;
-  if (!scratch_alloc(&s, a)) abort();
-  for (int64_t h = tid; h < a->BH; h += nthreads) {
+  size_t failed = scratch_alloc(&s, a);
+  for (int64_t h = tid; h < a->BH && !failed; h += nthreads) {
     float *dq = a->dq + h * a->Tq * a->D;
     memset(dq, 0, (size_t)(a->Tq * a->D) * sizeof(float));
     attention_delta(a, c->rk, h, s.delta);
-    attention_backward_keys(a, c->rk, h, 0, 1, dq, &s);
+    failed = attention_backward_keys(a, c->rk, h, 0, 1, dq, &s);
   }
+  record_failure(c, failed);
 }
 
 /* Fewer heads than threads: the key tiles of one head are shared out; dq gets per-thread partial sums. */
 static void attention_backward_keys_thread(void *ctx, int tid, int nthreads) {
-  const attn_ctx *c = ctx;
+  attn_ctx *c = ctx;
   const attention_args *a = c->a;
   attn_scratch s;
-  if (!scratch_alloc(&s, a)) abort();
-  float *dq = tid == 0 ? a->dq + c->head * a->Tq * a->D : c->dq_part[tid]; /* zeroed by the caller */
-  attention_delta(a, c->rk, c->head, s.delta);
-  attention_backward_keys(a, c->rk, c->head, tid, nthreads, dq, &s);
+  size_t failed = scratch_alloc(&s, a);
+  if (!failed) {
+    float *dq = tid == 0 ? a->dq + c->head * a->Tq * a->D : c->dq_part[tid]; /* zeroed by the caller */
+    attention_delta(a, c->rk, c->head, s.delta);
+    failed = attention_backward_keys(a, c->rk, c->head, tid, nthreads, dq, &s);
+  }
+  record_failure(c, failed);
 }
 
-void attention_backward(const attention_args *a) {
-  if (a->BH <= 0) return;
-  const int64_t nq = a->BH * a->Tq * a->D, nk = a->BH * a->Tk * a->D;
+size_t attention_backward(const attention_args *a) {
+  if (a->BH <= 0) return 0;
+  /* Zero sizes first: the binding bounds these products by the array lengths only when no factor is 0, so
+   * BH * Tk with D = 0 is unchecked (and could overflow). */
+  const int64_t nq = a->Tq > 0 && a->D > 0 ? a->BH * a->Tq * a->D : 0;
+  const int64_t nk = a->Tk > 0 && a->D > 0 ? a->BH * a->Tk * a->D : 0;
   if (a->Tq <= 0 || a->D <= 0 || a->Tk <= 0) { /* nothing flows: all gradients are zero */
     if (nq > 0) memset(a->dq, 0, (size_t)nq * sizeof(float));
     if (nk > 0) {
       memset(a->dk, 0, (size_t)nk * sizeof(float));
       memset(a->dv, 0, (size_t)nk * sizeof(float));
     }
-    return;
+    return 0;
   }
   attn_ctx c = {.a = a, .rk = row_kernels_get()};
   int nt = threads_for(2.5 * attention_flops(a), ATTN_PARALLEL_GRAIN);
   if (a->BH >= nt) {
     pool_run(nt, attention_backward_heads_thread, &c);
-    return;
+    return atomic_load(&c.failed); /* pool_run's join orders the workers' stores before this load */
   }
   const int64_t nkb = (a->Tk + ATTN_BC - 1) / ATTN_BC;
   if (nt > nkb) nt = (int)nkb;
   float *part[256] = {NULL}, *buf = NULL;
   if (nt > 256) nt = 256;
-  if (nt > 1 && (buf = malloc(sizeof(float) * (size_t)(nt - 1) * (size_t)(a->Tq * a->D))) == NULL) nt = 1;
+  /* Without memory for the partial sums, one thread does the head (slower, same result). */
+  if (nt > 1 && (buf = gk_malloc(sizeof(float) * (size_t)(nt - 1) * (size_t)(a->Tq * a->D))) == NULL) nt = 1;
   for (int t = 1; t < nt; t++) part[t] = buf + (size_t)(t - 1) * (size_t)(a->Tq * a->D);
   c.dq_part = part;
   for (c.head = 0; c.head < a->BH; c.head++) {
     memset(a->dq + c.head * a->Tq * a->D, 0, (size_t)(a->Tq * a->D) * sizeof(float));
     if (buf) memset(buf, 0, sizeof(float) * (size_t)(nt - 1) * (size_t)(a->Tq * a->D));
     pool_run(nt, attention_backward_keys_thread, &c);
+    if (atomic_load(&c.failed)) break;
     float *dq = a->dq + c.head * a->Tq * a->D;
     for (int t = 1; t < nt; t++)
       for (int64_t i = 0; i < a->Tq * a->D; i++) dq[i] += part[t][i];
   }
   free(buf);
+  return atomic_load(&c.failed);
 }

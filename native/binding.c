@@ -35,6 +35,15 @@ static void fail(call *c, const char *kind, const char *fmt, const char *what) {
   c->failed = 1;
 }
 
+/* A kernel's allocation failed (it returned the size): an Error with code ENOMEM, never a process abort. */
+static napi_value out_of_memory(call *c, size_t bytes) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "gptkit native %s: out of memory allocating %zu bytes", c->fn, bytes);
+  napi_throw_error(c->env, "ENOMEM", msg);
+  c->failed = 1;
+  return NULL;
+}
+
 static int begin(napi_env env, napi_callback_info info, call *c, const char *fn, size_t want) {
   c->env = env;
   c->fn = fn;
@@ -83,8 +92,20 @@ static double num(call *c, size_t i) {
 /* A count or index argument: a non-negative integer (below 2^53, so exact in a double). */
 static int64_t count(call *c, double v, const char *name) {
   if (c->failed) return 0;
-  if (!(v >= 0 && v <= 9007199254740991.0) || v != floor(v)) fail(c, "R", "%s must be a non-negative integer", name);
+  if (!(v >= 0 && v <= 9007199254740991.0) || v != floor(v)) {
+    fail(c, "R", "%s must be a non-negative integer", name);
+    return 0; /* converting NaN, infinity or an out-of-range double to an integer is undefined behaviour */
+  }
   return (int64_t)v;
+}
+
+/* JavaScript's ToUint32 (what `x >>> 0` does): truncate, then modulo 2^32; NaN and infinities give 0.
+ * A plain (uint32_t) cast of a negative or huge double is undefined behaviour. */
+static uint32_t to_uint32(double v) {
+  if (!isfinite(v)) return 0;
+  double m = fmod(trunc(v), 4294967296.0);
+  if (m < 0) m += 4294967296.0;
+  return (uint32_t)m;
 }
 
 /* Elements [off + lowest, off + highest] must lie inside an array of `len` elements. Extents are summed in
@@ -147,15 +168,19 @@ static napi_value js_gemm(napi_env env, napi_callback_info info) {
   check_span(&c, lc, p[12], ce, cs, 3, "c");
   if (c.failed) return NULL;
   if (batch == 0 || M == 0 || N == 0) return undefined(env);
+  /* K = 0: A and B are empty, their offsets unchecked and their data pointers possibly NULL; gemm reads
+   * neither, so no pointer is formed from them (offsetting NULL, or past an array, is undefined behaviour). */
   gemm_args g = {
       .batch = (int64_t)batch, .M = (int64_t)M, .N = (int64_t)N, .K = (int64_t)K,
-      .a = a + (int64_t)p[4], .a_rs = (int64_t)p[5], .a_cs = (int64_t)p[6], .a_bs = (int64_t)p[7],
-      .b = b + (int64_t)p[8], .b_rs = (int64_t)p[9], .b_cs = (int64_t)p[10], .b_bs = (int64_t)p[11],
+      .a = K > 0 ? a + (int64_t)p[4] : NULL,
+      .a_rs = (int64_t)p[5], .a_cs = (int64_t)p[6], .a_bs = (int64_t)p[7],
+      .b = K > 0 ? b + (int64_t)p[8] : NULL,
+      .b_rs = (int64_t)p[9], .b_cs = (int64_t)p[10], .b_bs = (int64_t)p[11],
       .c = cc + (int64_t)p[12], .c_rs = (int64_t)p[13], .c_bs = (int64_t)p[14],
       .alpha = (float)p[15], .beta = (int)p[16],
   };
-  gemm(&g);
-  return undefined(env);
+  size_t failed = gemm(&g);
+  return failed ? out_of_memory(&c, failed) : undefined(env);
 }
 
 /* softmax(x, y, rows, cols) */
@@ -336,16 +361,21 @@ static napi_value attention_call(napi_env env, napi_callback_info info, int back
   a.q_start = count(&c, p[4], "qStart");
   a.scale = (float)p[5];
   if (!(p[6] >= 0.0 && p[6] < 1.0)) fail(&c, "R", "%s", "dropoutP must be in [0, 1)");
+  if (c.failed) return NULL;
   /* keep iff (hash >> 8) >= ceil(p * 2^24): the same decision as the js reference's u < p with u = k / 2^24 */
   a.dropout_threshold = (uint32_t)ceil(p[6] * 16777216.0);
   a.dropout_scale = p[6] > 0.0 ? (float)(1.0 / (1.0 - p[6])) : 1.0f;
-  a.dropout_seed = (uint32_t)p[7];
+  a.dropout_seed = to_uint32(p[7]); /* the js reference mixes the seed in with `seed ^ bh` (ToInt32) */
   a.kv_head_stride = count(&c, p[8], "kvHeadStride");
-  if (!c.failed && a.kv_head_stride < a.Tk * a.D) fail(&c, "R", "%s", "kvHeadStride must be >= Tk * D");
-  if (!c.failed && backward && a.kv_head_stride != a.Tk * a.D) fail(&c, "R", "%s", "attentionBackward needs contiguous k and v");
+  /* Tk * D in double: each is below 2^53, so the int64 product could overflow (undefined behaviour). Where the
+   * double product rounds (above 2^53), no array is long enough for k and the checks below refuse the call. */
+  const double head_kv = (double)a.Tk * (double)a.D;
+  if (!c.failed && (double)a.kv_head_stride < head_kv) fail(&c, "R", "%s", "kvHeadStride must be >= Tk * D");
+  if (!c.failed && backward && (double)a.kv_head_stride != head_kv)
+    fail(&c, "R", "%s", "attentionBackward needs contiguous k and v");
   if (!c.failed && a.Tq > 0 && a.q_start + a.Tq > a.Tk) fail(&c, "R", "%s", "qStart + Tq must not exceed Tk");
   double nq = (double)a.BH * a.Tq * a.D;
-  double nk = a.BH > 0 ? (double)(a.BH - 1) * a.kv_head_stride + (double)a.Tk * a.D : 0;
+  double nk = a.BH > 0 ? (double)(a.BH - 1) * (double)a.kv_head_stride + head_kv : 0;
   need(&c, lq, nq, "q");
   need(&c, lk, nk, "k");
   need(&c, lv, nk, "v");
@@ -358,9 +388,8 @@ static napi_value attention_call(napi_env env, napi_callback_info info, int back
     need(&c, ldv, nk, "dv");
   }
   if (c.failed) return NULL;
-  if (backward) attention_backward(&a);
-  else attention_forward(&a);
-  return undefined(env);
+  size_t failed = backward ? attention_backward(&a) : attention_forward(&a);
+  return failed ? out_of_memory(&c, failed) : undefined(env);
 }
 
 static napi_value js_attention(napi_env env, napi_callback_info info) { return attention_call(env, info, 0); }
@@ -435,6 +464,7 @@ static napi_value js_advise_huge_pages(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
+  gk_memory_init(); /* reads GPTKIT_TEST_ALLOC_FAIL here, on the JS thread, not later from a worker */
   napi_property_descriptor props[] = {
 #define FN(name, f) {name, NULL, f, NULL, NULL, NULL, napi_enumerable, NULL}
       FN("gemm", js_gemm),

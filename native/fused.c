@@ -124,8 +124,8 @@ void layernorm_backward(const float *dy, const float *x, const float *w, const f
   float *buf = NULL, *partials[256] = {NULL};
   if (nt > 1) {
     if (nt > 256) nt = 256;
-    buf = calloc((size_t)(nt - 1) * 2 * (size_t)cols, sizeof(float));
-    if (!buf) nt = 1;
+    buf = gk_calloc((size_t)(nt - 1) * 2 * (size_t)cols, sizeof(float));
+    if (!buf) nt = 1; /* no memory for the partial sums: one thread (slower, same result) */
     for (int t = 1; t < nt; t++) partials[t] = buf + (size_t)(t - 1) * 2 * (size_t)cols;
   }
   fused_ctx c = {.dy = dy, .x = x, .w = w, .mean = mean, .rstd = rstd, .out = dx, .dw = dw, .db = db,

@@ -1,6 +1,7 @@
 /* Strided batched SGEMM: GotoBLAS/BLIS blocking (pack B into KCxNC, A into MCxKC, register-blocked
  * micro-kernel on MRxNR tiles), threading over batch or a 2-D grid of C, and GEMV paths for small M.
  * The micro-kernels are in gemm_kernels.c, the GEMV row kernels in vecops*.c. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,13 +40,15 @@
 static _Thread_local float *tls_pack_a, *tls_pack_b;
 static _Thread_local size_t tls_pack_a_size, tls_pack_b_size;
 
-static float *grow(float **buf, size_t *size, size_t need) {
+/* Makes *buf hold at least `need` floats. Returns 0, or the bytes it failed to allocate (*buf is then NULL). */
+static size_t grow(float **buf, size_t *size, size_t need) {
   if (need > *size) {
     free(*buf);
-    *buf = aligned_alloc(64, (need * sizeof(float) + 63) & ~(size_t)63);
+    *buf = gk_aligned_alloc(need * sizeof(float));
     *size = *buf ? need : 0;
+    if (!*buf) return need * sizeof(float);
   }
-  return *buf;
+  return 0;
 }
 
 /* ---- Packing: arbitrary strides are resolved here, so transposed operands cost no copies elsewhere. ---- */
@@ -158,12 +161,13 @@ static void gemm_macro(const gemm_ukernel *uk, int64_t M, int64_t nc, int64_t kc
   }
 }
 
-static float *pack_a_buffer(const gemm_ukernel *uk, int64_t M, int64_t kc) {
+/* This thread's A packing buffer for M rows and kc columns, in *pa; returns 0 or the bytes that failed. */
+static size_t pack_a_buffer(const gemm_ukernel *uk, int64_t M, int64_t kc, float **pa) {
   const int64_t mc_max = (GEMM_MC / uk->mr) * uk->mr;
   const int64_t mc_alloc = M < mc_max ? (M + uk->mr - 1) / uk->mr * uk->mr : mc_max;
-  float *pa = grow(&tls_pack_a, &tls_pack_a_size, (size_t)(mc_alloc * kc));
-  if (!pa) abort(); /* out of memory for a few hundred KB of packing space: nothing sensible to do */
-  return pa;
+  size_t failed = grow(&tls_pack_a, &tls_pack_a_size, (size_t)(mc_alloc * kc));
+  *pa = tls_pack_a;
+  return failed;
 }
 
 static void pack_b_block(const gemm_ukernel *uk, int64_t kc, int64_t nc, const float *b, int64_t b_rs,
@@ -173,12 +177,12 @@ static void pack_b_block(const gemm_ukernel *uk, int64_t kc, int64_t nc, const f
 }
 
 /* The five-loop GotoBLAS algorithm on the calling thread. */
-void gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
-                 int64_t b_rs, int64_t b_cs, float *c, int64_t c_rs, float alpha, int beta) {
-  if (M <= 0 || N <= 0) return;
+size_t gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
+                   int64_t b_rs, int64_t b_cs, float *c, int64_t c_rs, float alpha, int beta) {
+  if (M <= 0 || N <= 0) return 0;
   if (K <= 0) {
     zero_or_keep_c(M, N, c, c_rs, beta);
-    return;
+    return 0;
   }
   if (M <= GEMV_MAX_M && (b_cs == 1 || b_rs == 1)) {
     /* Small M (generation, KV-cache attention): stream B once with the GEMV row kernels; packing B would
@@ -186,7 +190,7 @@ void gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, 
     const row_kernels *rk = row_kernels_get();
     if (b_cs == 1) rk->gemv_rowmajor((int)M, a, a_rs, a_cs, b, b_rs, K, N, c, c_rs, alpha, beta);
     else rk->gemv_transposed((int)M, a, a_rs, a_cs, b, b_cs, K, N, c, c_rs, alpha, beta);
-    return;
+    return 0;
   }
   const gemm_ukernel *uk = gemm_select_ukernel(cpu_isa());
   const int nr = uk->nr;
@@ -196,9 +200,12 @@ void gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, 
    * packed layout: use it in place. */
   const int b_is_panel = N == nr && b_cs == 1 && b_rs == nr;
   const int64_t nc_alloc = N < nc_max ? (N + nr - 1) / nr * nr : nc_max;
-  float *pa = pack_a_buffer(uk, M, kc_max);
-  float *pb = b_is_panel ? NULL : grow(&tls_pack_b, &tls_pack_b_size, (size_t)(nc_alloc * kc_max));
-  if (!b_is_panel && !pb) abort();
+  float *pa, *pb = NULL;
+  GK_TRY(pack_a_buffer(uk, M, kc_max, &pa));
+  if (!b_is_panel) {
+    GK_TRY(grow(&tls_pack_b, &tls_pack_b_size, (size_t)(nc_alloc * kc_max)));
+    pb = tls_pack_b;
+  }
 
   for (int64_t jc = 0; jc < N; jc += nc_max) {
     int64_t nc = N - jc < nc_max ? N - jc : nc_max;
@@ -213,6 +220,7 @@ void gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, 
       gemm_macro(uk, M, nc, kc, a + pc * a_cs, a_rs, a_cs, bp, c + jc, c_rs, alpha, pc == 0 ? beta : 1, pa);
     }
   }
+  return 0;
 }
 
 /* ---- Pre-packed B, for callers that multiply many A blocks by one B (attention's K^T and V^T tiles) ---- */
@@ -231,11 +239,14 @@ int gemm_pack_b_full(int64_t K, int64_t N, const float *b, int64_t b_rs, int64_t
   return 1;
 }
 
-void gemm_serial_packed_b(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs,
-                          const float *pb, float *c, int64_t c_rs, float alpha, int beta) {
-  if (M <= 0 || N <= 0) return;
+size_t gemm_serial_packed_b(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs,
+                            const float *pb, float *c, int64_t c_rs, float alpha, int beta) {
+  if (M <= 0 || N <= 0) return 0;
   const gemm_ukernel *uk = gemm_select_ukernel(cpu_isa());
-  gemm_macro(uk, M, N, K, a, a_rs, a_cs, pb, c, c_rs, alpha, beta, pack_a_buffer(uk, M, K));
+  float *pa;
+  GK_TRY(pack_a_buffer(uk, M, K, &pa));
+  gemm_macro(uk, M, N, K, a, a_rs, a_cs, pb, c, c_rs, alpha, beta, pa);
+  return 0;
 }
 
 /* ---- Threading ---- */
@@ -245,6 +256,7 @@ typedef struct {
   int tm, tn;
   int mr, nr;
   int gemv; /* 1: small-M path, threads split N */
+  atomic_size_t failed; /* bytes of an allocation that failed on some thread, else 0 */
 } gemm_job;
 
 /* Part i of [0, n) in `parts` pieces whose boundaries are multiples of `align` (fewer edge tiles). */
@@ -256,21 +268,24 @@ static void split_aligned(int64_t n, int parts, int i, int64_t align, int64_t *l
   if (*hi > n) *hi = n;
 }
 
-static void gemm_block(const gemm_args *g, int64_t bi, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-  if (i1 <= i0 || j1 <= j0) return;
+static size_t gemm_block(const gemm_args *g, int64_t bi, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  if (i1 <= i0 || j1 <= j0) return 0;
   const float *a = g->a + bi * g->a_bs + i0 * g->a_rs;
   const float *b = g->b + bi * g->b_bs + j0 * g->b_cs;
   float *c = g->c + bi * g->c_bs + i0 * g->c_rs + j0;
-  gemm_serial(i1 - i0, j1 - j0, g->K, a, g->a_rs, g->a_cs, b, g->b_rs, g->b_cs, c, g->c_rs, g->alpha, g->beta);
+  return gemm_serial(i1 - i0, j1 - j0, g->K, a, g->a_rs, g->a_cs, b, g->b_rs, g->b_cs, c, g->c_rs, g->alpha,
+                     g->beta);
 }
 
 static void gemm_thread(void *ctx, int tid, int nthreads) {
-  const gemm_job *job = ctx;
+  gemm_job *job = ctx;
   const gemm_args *g = job->g;
+  size_t failed = 0;
   if (job->split_batch) {
     int64_t lo, hi;
     split_range(g->batch, nthreads, tid, &lo, &hi);
-    for (int64_t bi = lo; bi < hi; bi++) gemm_block(g, bi, 0, g->M, 0, g->N);
+    for (int64_t bi = lo; bi < hi && !failed; bi++) failed = gemm_block(g, bi, 0, g->M, 0, g->N);
+    if (failed) atomic_store_explicit(&job->failed, failed, memory_order_relaxed);
     return;
   }
   int tm = job->tm, tn = job->tn;
@@ -279,7 +294,8 @@ static void gemm_thread(void *ctx, int tid, int nthreads) {
   int64_t i0, i1, j0, j1;
   split_aligned(g->M, tm, ti, job->mr, &i0, &i1);
   split_aligned(g->N, tn, tj, job->gemv ? GEMV_ALIGN : job->nr, &j0, &j1);
-  for (int64_t bi = 0; bi < g->batch; bi++) gemm_block(g, bi, i0, i1, j0, j1);
+  for (int64_t bi = 0; bi < g->batch && !failed; bi++) failed = gemm_block(g, bi, i0, i1, j0, j1);
+  if (failed) atomic_store_explicit(&job->failed, failed, memory_order_relaxed);
 }
 
 /* C batches overlap (e.g. batch stride 0, accumulating a sum): they must then run one after another. */
@@ -289,8 +305,12 @@ static int c_batches_overlap(const gemm_args *g) {
   return g->batch > 1 && s < extent;
 }
 
-void gemm(const gemm_args *g) {
-  if (g->batch <= 0 || g->M <= 0 || g->N <= 0) return;
+size_t gemm(const gemm_args *g) {
+  if (g->batch <= 0 || g->M <= 0 || g->N <= 0) return 0;
+  if (g->K <= 0) { /* C = beta * C; A and B are empty (a and b may be NULL) and never touched */
+    for (int64_t bi = 0; bi < g->batch; bi++) zero_or_keep_c(g->M, g->N, g->c + bi * g->c_bs, g->c_rs, g->beta);
+    return 0;
+  }
   const gemm_ukernel *uk = gemm_select_ukernel(cpu_isa());
   gemm_job job = {.g = g, .mr = uk->mr, .nr = uk->nr, .tm = 1, .tn = 1};
   job.gemv = g->M <= GEMV_MAX_M && (g->b_cs == 1 || g->b_rs == 1);
@@ -300,13 +320,13 @@ void gemm(const gemm_args *g) {
   if (want <= 1) {
     job.split_batch = !overlap;
     pool_run(1, gemm_thread, &job);
-    return;
+    return atomic_load(&job.failed);
   }
   /* Whole batch entries per thread when they divide evenly enough (no redundant packing at all). */
   if (!overlap && (g->batch % want == 0 || g->batch >= 4 * want)) {
     job.split_batch = 1;
     pool_run(want, gemm_thread, &job);
-    return;
+    return atomic_load(&job.failed);
   }
   /* Otherwise a tm x tn grid over C: each thread packs its rows of A and its columns of B, so the grid that
    * packs the least (tn*M*K + tm*K*N) wins, among those that leave every thread at least one tile. Row-major
@@ -330,4 +350,5 @@ void gemm(const gemm_args *g) {
     if (best < 0) want = 1;
   }
   pool_run(want, gemm_thread, &job);
+  return atomic_load(&job.failed); /* pool_run's join orders the workers' stores before this load */
 }

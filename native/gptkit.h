@@ -17,6 +17,23 @@
 
 #define GPTKIT_ALWAYS_INLINE static inline __attribute__((always_inline))
 
+/* ---- Memory (cpu.c) ---- */
+/* The kernels' allocations. A failure returns NULL, never aborts: a kernel that cannot do without the memory
+ * returns the size in bytes of the allocation that failed (0 means success; its outputs are then
+ * unspecified), and binding.c throws a JavaScript Error (code ENOMEM) naming the kernel and the size.
+ * Tests: GPTKIT_TEST_ALLOC_FAIL=N (read once, at load) makes every allocation of N bytes or more fail. */
+void gk_memory_init(void);
+void *gk_malloc(size_t bytes);
+void *gk_calloc(size_t count, size_t size);
+/* 64-byte aligned (bytes rounded up to a multiple of 64); release with free(). */
+void *gk_aligned_alloc(size_t bytes);
+/* Returns from the calling function with the status of `expr` (a size_t as above) when it is not 0. */
+#define GK_TRY(expr)                                                                                          \
+  do {                                                                                                        \
+    size_t gk_status_ = (expr);                                                                               \
+    if (gk_status_) return gk_status_;                                                                        \
+  } while (0)
+
 /* ---- CPU features (cpu.c) ---- */
 enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
 /* Best instruction set this CPU supports; GPTKIT_ISA=portable|avx2|avx512 caps it (for tests). */
@@ -52,11 +69,13 @@ typedef struct {
   int beta; /* 0: overwrite C, 1: accumulate */
 } gemm_args;
 
-/* C = alpha*A@B + beta*C over the batch, on the pool's threads when the size warrants it. */
-void gemm(const gemm_args *g);
-/* One non-batched GEMM on the calling thread only (attention uses it from inside a parallel region). */
-void gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
-                 int64_t b_rs, int64_t b_cs, float *c, int64_t c_rs, float alpha, int beta);
+/* C = alpha*A@B + beta*C over the batch, on the pool's threads when the size warrants it. Returns 0, or the
+ * bytes of a packing buffer it could not allocate (see Memory above). a and b may be NULL when K = 0. */
+size_t gemm(const gemm_args *g);
+/* One non-batched GEMM on the calling thread only (attention uses it from inside a parallel region).
+ * Returns 0 or the bytes of a failed allocation, as gemm. */
+size_t gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
+                   int64_t b_rs, int64_t b_cs, float *c, int64_t c_rs, float alpha, int beta);
 
 /* B pre-packed once for many products. Only K <= KC (256) can be: gemm_packed_b_floats is then the buffer size,
  * else 0, and gemm_pack_b_full returns 0 without packing. Column j0 of a packed B, j0 a multiple of
@@ -64,8 +83,8 @@ void gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, 
 int gemm_panel_width(void);
 int64_t gemm_packed_b_floats(int64_t K, int64_t N);
 int gemm_pack_b_full(int64_t K, int64_t N, const float *b, int64_t b_rs, int64_t b_cs, float *dst);
-void gemm_serial_packed_b(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs,
-                          const float *pb, float *c, int64_t c_rs, float alpha, int beta);
+size_t gemm_serial_packed_b(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs,
+                            const float *pb, float *c, int64_t c_rs, float alpha, int beta);
 
 /* Micro-kernel table (gemm_kernels.c): C[mr x nr] (row stride ldc) = alpha * A @ Bp + beta * C, with Bp packed
  * as k rows of nr floats (GotoBLAS/BLIS panel layout) and A either packed as k columns of mr floats (`kernel`,
@@ -116,7 +135,8 @@ typedef struct {
   const float *dout; /* backward only */
   float *dq, *dk, *dv;
 } attention_args;
-void attention_forward(const attention_args *a);
-void attention_backward(const attention_args *a);
+/* Both return 0, or the bytes of an allocation that failed (see Memory above). */
+size_t attention_forward(const attention_args *a);
+size_t attention_backward(const attention_args *a);
 
 #endif
