@@ -98,7 +98,10 @@ describe('memory a configuration needs', () => {
   it('parameterCount equals the built model, and a huge configuration is refused before allocating', () => {
     for (const c of [tiny, { ...tiny, tiedHead: true, qkvBias: true }, { ...tiny, numClasses: 3 }])
       assert.equal(parameterCount(c), new GPTModel(c).numParameters());
-    assert.equal(parameterCount({ ...GPT2_PRESETS['gpt2-xl'], tiedHead: true, qkvBias: true }), 1_557_611_200);
+    assert.equal(
+      parameterCount({ ...GPT2_PRESETS['gpt2-xl'], tiedHead: true, qkvBias: true }),
+      1_557_611_200,
+    );
     assert.throws(
       () => new GPTModel({ ...tiny, contextLength: 1e9, embDim: 768, nHeads: 12 }),
       /needs 2861\.1 GiB for its parameters alone, more than this machine's .* of memory \(.*contextLength 1000000000/,
