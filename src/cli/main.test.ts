@@ -77,3 +77,16 @@ it('generate refuses <|endoftext|> in the prompt without --allow-special, naming
   assert.equal(r.status, 1);
   assert.match(r.stderr, /Pass --allow-special to encode it as its token id/);
 });
+
+it('generate says once that --top-k is ignored when decoding greedily', () => {
+  const model = join(packageRootPath(), 'test', 'fixtures', 'gpt2-tiny', 'model');
+  const r = spawnSync(
+    process.execPath,
+    [main, 'generate', '--model', model, '--prompt', 'Hi', '--max-new-tokens', '2', '--top-k', '5'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr.match(/--top-k and --top-p only apply when sampling/g)?.length, 1);
+});

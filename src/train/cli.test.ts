@@ -108,6 +108,17 @@ describe('gptkit pretrain', () => {
     );
   });
 
+  it('options are checked before any work: empty --start-context, --min-lr above --lr', () => {
+    const out = join(tmp, 'early');
+    let r = gptkit('pretrain', '--model', cfg, '--start-context', '', '--out', out);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /--start-context must be a non-empty text, got ''/);
+    r = gptkit('pretrain', '--model', cfg, '--lr', '1e-4', '--min-lr', '1e-3', '--out', out);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /minLr \(--min-lr\) 0\.001 is above the peak learning rate lr \(--lr\) 0\.0001/);
+    assert.equal(existsSync(out), false, 'nothing left behind');
+  });
+
   it('bad input: clear messages and exit code 1, before any training', () => {
     const empty = join(tmp, 'empty.txt');
     writeFileSync(empty, '');
