@@ -10,7 +10,8 @@ Model: GPT_CONFIG_124M with qkv_bias=True, drop_rate 0, context_length 1024, ran
 (torch.manual_seed(123); no GPT-2 weights are needed: the step time does not depend on the values).
 Batch: the first 8 rows of data/sms-spam-book-split/train.csv, GPT-2 BPE, padded with 50256 to the
 longest text of train.csv (120 tokens, as in the book). Loss: cross entropy of the last token's logits
-(ch06 calc_loss_batch). Optimizer: AdamW(model.parameters(), lr=5e-5, weight_decay=0.1), as the book.
+(ch06 calc_loss_batch). Optimizer: AdamW(model.parameters(), weight_decay=0.1) with the book's lr:
+5e-5 (ch06), 8e-4 (appendix E LoRA).
 Timing: 2 warm-up steps, then the median over --steps steps of
 zero_grad + forward + loss + backward + optimizer.step.
 
@@ -18,6 +19,7 @@ Environment (set by the caller, before this process starts; see README.md):
   OPENBLAS_CORETYPE=SkylakeX   only where Debian's OpenBLAS 0.3.21 picks AVX2 kernels on an AVX-512 CPU
   GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=17179869184
   OPENBLAS_NUM_THREADS         defaults to --threads here when unset
+  OMP_WAIT_POLICY=PASSIVE      recommended with 2 threads on 2 cores (README.md: 1.6-2x faster steps)
 """
 
 import argparse
@@ -155,7 +157,9 @@ def build(book, torch, setting):
             p.requires_grad = False
         book.appendix_e.replace_linear_with_lora(model, rank=16, alpha=16)
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)
+    # the book's learning rates: ch06 5e-5, appendix E 8e-4 (the value does not change the step time)
+    lr = 5e-5 if setting == "last-block" else 8e-4
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return model, optimizer, trainable
 
@@ -207,7 +211,7 @@ def main():
 
     blas = blas_info(torch)
     env = {k: os.environ.get(k) for k in ["OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OPENBLAS_L2_SIZE",
-                                          "GLIBC_TUNABLES", "OMP_NUM_THREADS"]}
+                                          "GLIBC_TUNABLES", "OMP_NUM_THREADS", "OMP_WAIT_POLICY"]}
     if args.json:
         out = {"torch": torch.__version__, "threads": torch.get_num_threads(),
                "last_block_s_per_step": res["last-block"][0] if "last-block" in res else None,
