@@ -65,7 +65,8 @@ export class LoRALayer extends Module {
   forward(x: Tensor): Tensor {
     // matmul wants ndim >= 2; a single vector (in) goes through as (1, in).
     const x2 = x.ndim === 1 ? ops.unsqueeze(x, 0) : x;
-    const h = ops.mul(ops.matmul(ops.matmul(x2, this.A), this.B), this.scaling); // (..., out)
+    // Scaling the (..., rank) product rather than the (..., out) result saves a full-size pass (and its backward).
+    const h = ops.matmul(ops.mul(ops.matmul(x2, this.A), this.scaling), this.B); // (..., out)
     return x.ndim === 1 ? ops.squeeze(h, 0) : h;
   }
 }
