@@ -75,3 +75,55 @@ it('the first SIGINT saves a checkpoint and stops; --resume finishes the run', a
   assert.match(resumed.stdout, /Training completed/);
   assert.ok(existsSync(join(out, 'model', 'model.safetensors')));
 });
+
+it('finetune-classifier stops the same way on SIGINT and resumes', async () => {
+  const csv = join(tmp, 'sms.csv');
+  const rows = ['Label,Text'];
+  for (let i = 0; i < 12; i++) rows.push(`spam,win a prize now ${i}`, `ham,see you at lunch ${i}`);
+  writeFileSync(csv, rows.join('\n') + '\n');
+  const out = join(tmp, 'cls');
+  const model = join(packageRootPath(), 'test', 'fixtures', 'gpt2-tiny', 'model');
+  const args = [main, 'finetune-classifier', '--model', model, '--train', csv, '--val', csv, '--test', csv];
+  const opts = [
+    '--max-length',
+    '16',
+    '--batch-size',
+    '4',
+    '--eval-freq',
+    '1',
+    '--eval-iter',
+    '1',
+    '--out',
+    out,
+  ];
+  const child = spawn(process.execPath, [...args, ...opts, '--epochs', '50'], { cwd: packageRootPath() });
+  let stdout = '';
+  let stderr = '';
+  let sent = false;
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => {
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!sent && stdout.includes('(Step 000003)')) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.on('close', resolve);
+  });
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /Training stopped/);
+  assert.match(stdout, /Stopped by SIGINT; continue with: gptkit finetune-classifier --resume --out /);
+  assert.ok(existsSync(join(out, 'checkpoints', 'latest.json')));
+  const resumed = spawnSync(
+    process.execPath,
+    [main, 'finetune-classifier', '--resume', '--out', out, '--epochs', '2'],
+    {
+      cwd: packageRootPath(),
+      encoding: 'utf8',
+    },
+  );
+  // --epochs 2 given again: the run continues to the end of epoch 2 (it stopped in epoch 1).
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stdout, /Training completed/);
+});
