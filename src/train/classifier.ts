@@ -441,14 +441,14 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
     }
     const vocab = labelVocabulary(splits.train.labels, names);
     const labels = vocab.id2label;
-    const idsOf = (which: string, ls: string[]) =>
-      labelVocabulary([...splits.train.labels, ...ls], names ?? vocab.id2label)
-        .ids.slice(splits.train.labels.length)
-        .map((id) => {
-          if (id >= labels.length)
-            throw new Error(`the ${which} set has a label the training set does not have`);
-          return id;
-        });
+    // Validation and test labels map through the training set's classes (by id or by name).
+    const idsOf = (which: string, ls: string[]): number[] => {
+      try {
+        return labelVocabulary(ls, labels).ids;
+      } catch (e) {
+        throw new Error(`the ${which} set: ${(e as Error).message}`);
+      }
+    };
 
     // ---- model ----
     let src: ModelSource | null = null;
