@@ -28,23 +28,12 @@ before(() => {
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-it('the first SIGINT saves a checkpoint and stops; --resume finishes the run', async () => {
-  const out = join(tmp, 'run');
-  const args = [
-    main,
-    'pretrain',
-    '--model',
-    cfg,
-    '--context-length',
-    '16',
-    '--epochs',
-    '3',
-    '--eval-freq',
-    '10',
-  ];
-  const child = spawn(process.execPath, [...args, '--out', out, '--checkpoint-minutes', '60'], {
-    cwd: packageRootPath(),
-  });
+/** Run gptkit with args, send SIGINT once stdout shows `marker`, and collect the outcome. */
+async function interruptAt(
+  args: string[],
+  marker: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [main, ...args], { cwd: packageRootPath() });
   let stdout = '';
   let stderr = '';
   let sent = false;
@@ -52,14 +41,37 @@ it('the first SIGINT saves a checkpoint and stops; --resume finishes the run', a
   const code = await new Promise<number | null>((resolve) => {
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
-      // After the second evaluation the run is mid-epoch 1 with nothing saved yet.
-      if (!sent && stdout.includes('(Step 000010)')) {
+      if (!sent && stdout.includes(marker)) {
         sent = true;
         child.kill('SIGINT');
       }
     });
     child.on('close', resolve);
   });
+  return { code, stdout, stderr };
+}
+
+it('the first SIGINT saves a checkpoint and stops; --resume finishes the run', async () => {
+  const out = join(tmp, 'run');
+  // After the second evaluation the run is mid-epoch 1 with nothing saved yet.
+  const { code, stdout, stderr } = await interruptAt(
+    [
+      'pretrain',
+      '--model',
+      cfg,
+      '--context-length',
+      '16',
+      '--epochs',
+      '3',
+      '--eval-freq',
+      '10',
+      '--out',
+      out,
+      '--checkpoint-minutes',
+      '60',
+    ],
+    '(Step 000010)',
+  );
   assert.equal(code, 0, stderr);
   assert.match(stderr, /Ctrl-C: finishing this step and saving a checkpoint/);
   assert.match(stdout, /Training stopped/);
@@ -83,7 +95,7 @@ it('finetune-classifier stops the same way on SIGINT and resumes', async () => {
   writeFileSync(csv, rows.join('\n') + '\n');
   const out = join(tmp, 'cls');
   const model = join(packageRootPath(), 'test', 'fixtures', 'gpt2-tiny', 'model');
-  const args = [main, 'finetune-classifier', '--model', model, '--train', csv, '--val', csv, '--test', csv];
+  const args = ['finetune-classifier', '--model', model, '--train', csv, '--val', csv, '--test', csv];
   const opts = [
     '--max-length',
     '16',
@@ -96,21 +108,7 @@ it('finetune-classifier stops the same way on SIGINT and resumes', async () => {
     '--out',
     out,
   ];
-  const child = spawn(process.execPath, [...args, ...opts, '--epochs', '50'], { cwd: packageRootPath() });
-  let stdout = '';
-  let stderr = '';
-  let sent = false;
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number | null>((resolve) => {
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (!sent && stdout.includes('(Step 000003)')) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    });
-    child.on('close', resolve);
-  });
+  const { code, stdout, stderr } = await interruptAt([...args, ...opts, '--epochs', '50'], '(Step 000003)');
   assert.equal(code, 0, stderr);
   assert.match(stdout, /Training stopped/);
   assert.match(stdout, /Stopped by SIGINT; continue with: gptkit finetune-classifier --resume --out /);
