@@ -26,14 +26,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(HERE, ".."))
+import book_code  # noqa: E402  (dev/book_code.py)
 
 
 def parse_args():
@@ -50,52 +49,14 @@ def parse_args():
 
 
 def locate_book(path):
-    if not path:
-        sys.exit("error: pass --book (a checkout or bare git dir of rasbt/LLMs-from-scratch) "
-                 "or set LLMS_FROM_SCRATCH")
-    path = os.path.abspath(path)
-    if os.path.isdir(os.path.join(path, "pkg", "llms_from_scratch")):
-        return path
-    if os.path.exists(os.path.join(path, "HEAD")) and os.path.isdir(os.path.join(path, "objects")):
-        dest = tempfile.mkdtemp(prefix="llms-from-scratch-")
-        archive = subprocess.run(["git", "--git-dir", path, "archive", "HEAD", "pkg",
-                                  "ch02/02_bonus_bytepair-encoder/bpe_openai_gpt2.py"],
-                                 check=True, stdout=subprocess.PIPE).stdout
-        subprocess.run(["tar", "-x", "-C", dest], input=archive, check=True)
-        return dest
-    sys.exit(f"error: {path} is neither a checkout nor a bare git dir of rasbt/LLMs-from-scratch")
+    return book_code.locate_book(path)[0]
 
 
 def import_book(book_dir):
-    """The package imports matplotlib/requests/psutil/tiktoken at module level for helpers this
-    benchmark never calls; stub the ones that are not installed."""
-    import importlib.util
-    for name in ["matplotlib", "requests", "psutil", "tiktoken"]:
-        if importlib.util.find_spec(name) is None:
-            mod = types.ModuleType(name)
-            sys.modules[name] = mod
-            if name == "matplotlib":
-                for sub in ["pyplot", "ticker"]:
-                    m = types.ModuleType("matplotlib." + sub)
-                    m.MaxNLocator = object
-                    sys.modules["matplotlib." + sub] = m
-                    setattr(mod, sub, m)
-    sys.path.insert(0, os.path.join(book_dir, "pkg"))
-    from llms_from_scratch import ch04, ch06, appendix_e
-    spec = importlib.util.spec_from_file_location(
-        "bpe_openai_gpt2", os.path.join(book_dir, "ch02", "02_bonus_bytepair-encoder", "bpe_openai_gpt2.py"))
-    bpe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bpe)
-    return types.SimpleNamespace(ch04=ch04, ch06=ch06, appendix_e=appendix_e, bpe=bpe)
+    return book_code.import_book(book_dir, ["ch04", "ch06", "appendix_e"])
 
 
-def tokenizer(bpe):
-    """OpenAI's original GPT-2 encoder (the book's ch02 bonus copy); same ids as tiktoken's gpt2."""
-    with open(os.path.join(ROOT, "data", "gpt2", "encoder.json"), "r") as f:
-        encoder = json.load(f)
-    with open(os.path.join(ROOT, "data", "gpt2", "vocab.bpe"), "r", encoding="utf-8") as f:
-        merges = [tuple(m.split()) for m in f.read().split("\n")[1:-1]]
-    return bpe.Encoder(encoder=encoder, bpe_merges=merges)
+tokenizer = book_code.gpt2_encoder
 
 
 def blas_info(torch):
