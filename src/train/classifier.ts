@@ -189,6 +189,8 @@ export interface ClassifierStart {
   /** Blocks computed once per example and reused (0: none). */
   frozenBlocksReused: number;
   resumedFrom?: string;
+  /** Optimizer steps already done (non-zero when resuming). */
+  startStep: number;
 }
 
 export interface ClassMetrics {
@@ -531,6 +533,7 @@ export async function finetuneClassifier(options: ClassifierOptions): Promise<Cl
       totalSteps: trainLoader.length * o.epochs,
       frozenBlocksReused: reuse,
       resumedFrom: run.checkpoint ?? undefined,
+      startStep: run.state?.step ?? 0,
     });
 
     const token = o.token;

@@ -2,7 +2,6 @@
 // flag), with the book's log lines, final accuracies, test-set precision/recall/F1 and a confusion matrix.
 // Built on finetuneClassifier(); flags derived from CLASSIFIER_OPTIONS.
 import type { Command } from 'commander';
-import { SingleBar } from 'cli-progress';
 import { join } from 'node:path';
 import {
   CLASSIFIER_OPTIONS,
@@ -13,6 +12,7 @@ import {
 } from '../../index.js';
 import { addOptions, givenOptions } from '../options.js';
 import { stopOnInterrupt } from '../interrupt.js';
+import { TrainingProgress } from '../progress.js';
 import { count as n, duration, runDirectory, shortPath } from '../run-dir.js';
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -105,41 +105,19 @@ export function register(program: Command): void {
 
         // In --json mode stdout carries only the JSON line; the human-readable lines go to stderr.
         const text = o.json ? process.stderr : process.stdout;
-        const useBar = o.progress && process.stderr.isTTY === true;
-        let bar: SingleBar | null = null;
-        const log = (line: string) => {
-          if (bar && (o.json || process.stdout.isTTY)) process.stderr.write('\r\x1b[2K');
-          text.write(line + '\n');
-          bar?.render();
-        };
+        const progress = new TrainingProgress(o.progress, text, false);
         const given = givenOptions(cmd, CLASSIFIER_OPTIONS);
         if (cmd.getOptionValueSource('header') === 'cli') given.header = o.header;
         const options: ClassifierOptions = {
           ...(given as Partial<ClassifierOptions>),
           outDir: out,
           resume: o.resume,
-          log,
+          log: progress.log,
           onStart: (i) => {
             text.write(startLine(i));
-            if (useBar) {
-              bar = new SingleBar({
-                stream: process.stderr,
-                format: 'Ep {epoch} |{bar}| step {value}/{total} | loss {loss} | ETA {etaText}',
-                hideCursor: false,
-                forceRedraw: true,
-                barsize: 24,
-                clearOnComplete: true,
-              });
-              bar.start(i.totalSteps, 0, { epoch: '-', loss: '-', etaText: '?' });
-            }
+            progress.start(i.totalSteps, i.startStep);
           },
-          onStep: (p) => {
-            bar?.update(p.step, {
-              epoch: `${p.epoch}/${p.epochs}`,
-              loss: p.loss.toFixed(3),
-              etaText: duration(p.etaSeconds),
-            });
-          },
+          onStep: progress.step,
         };
         const interrupt = stopOnInterrupt();
         options.shouldStop = interrupt.shouldStop;
@@ -148,7 +126,7 @@ export function register(program: Command): void {
           result = await finetuneClassifier(options);
         } finally {
           interrupt.dispose();
-          (bar as SingleBar | null)?.stop();
+          progress.stop();
         }
         text.write('\n' + report(result));
         if (interrupt.signal)

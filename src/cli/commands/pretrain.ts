@@ -1,10 +1,10 @@
 // `gptkit pretrain`: the book's chapter-5 pretraining run (defaults reproduce it on the bundled story), with
 // appendix D's schedule and clipping as flags, crash-safe checkpoints and --resume. Built on pretrain().
 import type { Command } from 'commander';
-import { SingleBar } from 'cli-progress';
 import { getBackend, PRETRAIN_OPTIONS, pretrain, type PretrainOptions } from '../../index.js';
 import { addOptions, givenOptions } from '../options.js';
 import { stopOnInterrupt } from '../interrupt.js';
+import { TrainingProgress } from '../progress.js';
 import { count as n, duration, runDirectory, shortPath } from '../run-dir.js';
 
 export function register(program: Command): void {
@@ -23,19 +23,13 @@ export function register(program: Command): void {
     .action(async (o: { out?: string; resume?: boolean; progress: boolean }) => {
       const out = await runDirectory(o, 'pretrain');
 
-      const useBar = o.progress && process.stderr.isTTY === true;
-      let bar: SingleBar | null = null;
-      const log = (line: string) => {
-        if (bar && process.stdout.isTTY) process.stderr.write('\r\x1b[2K');
-        process.stdout.write(line + '\n');
-        bar?.render();
-      };
+      const progress = new TrainingProgress(o.progress);
       const given = givenOptions(cmd, PRETRAIN_OPTIONS) as Partial<PretrainOptions>;
       const options: PretrainOptions = {
         ...given,
         outDir: out,
         resume: o.resume,
-        log,
+        log: progress.log,
         onStart: (i) => {
           const cfg = i.config;
           process.stdout.write(
@@ -45,26 +39,9 @@ export function register(program: Command): void {
               `${n(i.trainTokens)} training / ${n(i.valTokens)} validation tokens, ${i.batchesPerEpoch} batches per epoch, ` +
               `${i.totalSteps} steps; backend ${getBackend().name}; output ${shortPath(i.outDir)}\n`,
           );
-          if (useBar) {
-            bar = new SingleBar({
-              stream: process.stderr,
-              format: 'Ep {epoch} |{bar}| step {value}/{total} | loss {loss} | {tps} tok/s | ETA {etaText}',
-              hideCursor: false, // a Ctrl-C mid-step must not leave the terminal without a cursor
-              forceRedraw: true,
-              barsize: 24,
-              clearOnComplete: true,
-            });
-            bar.start(i.totalSteps, i.startStep, { epoch: '-', loss: '-', tps: '-', etaText: '?' });
-          }
+          progress.start(i.totalSteps, i.startStep);
         },
-        onStep: (p) => {
-          bar?.update(p.step, {
-            epoch: `${p.epoch}/${p.epochs}`,
-            loss: p.loss.toFixed(3),
-            tps: p.tokensPerSecond.toFixed(1),
-            etaText: duration(p.etaSeconds),
-          });
-        },
+        onStep: progress.step,
       };
       const interrupt = stopOnInterrupt();
       options.shouldStop = interrupt.shouldStop;
@@ -73,7 +50,7 @@ export function register(program: Command): void {
         result = await pretrain(options);
       } finally {
         interrupt.dispose();
-        (bar as SingleBar | null)?.stop();
+        progress.stop();
       }
       const rel = (p: string | null) => (p ? shortPath(p) : '(none)');
       const lastEval = result.history[result.history.length - 1];
