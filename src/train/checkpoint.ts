@@ -36,6 +36,8 @@ export interface MetricRecord {
   lr: number;
   /** Seconds of training so far (continues across resumes). */
   elapsed: number;
+  /** A task's other figures of the evaluation (DPO: rewards). */
+  values?: Record<string, number>;
 }
 
 /** A task's summary of one epoch (accuracies, ...), as logged to metrics.jsonl with kind "epoch". */

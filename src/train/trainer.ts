@@ -143,8 +143,13 @@ export interface TrainerSetup<B> {
   loss: (batch: B) => Tensor;
   /** Tokens in a batch (tokens seen, throughput); classifiers count examples' tokens too. */
   tokens: (batch: B) => number;
-  /** The periodic evaluation (model in eval mode, no gradients): the book's train and validation loss. */
-  evaluate: () => { trainLoss: number; valLoss: number };
+  /**
+   * The periodic evaluation (model in eval mode, no gradients): the book's train and validation loss, and
+   * any other figures the task reports with them (DPO's rewards), recorded in the metric's `values`.
+   */
+  evaluate: () => { trainLoss: number; valLoss: number; values?: Record<string, number> };
+  /** The evaluation's log line (default: the book's formatEvalLine). */
+  evalLine?: (r: MetricRecord) => string;
   /** Lines to print and values to record after each epoch (a sample, accuracies). Epoch is 1-based. */
   endOfEpoch?: (epoch: number) => { lines: string[]; values?: Record<string, number> };
   epochs: number;
@@ -313,7 +318,7 @@ export async function runTrainer<B>(s: TrainerSetup<B>): Promise<TrainerResult> 
         etaSeconds: ((performance.now() - t0) / 1000 / sessionSteps) * Math.max(0, totalSteps - step),
       });
       if (globalStep % s.evalFreq === 0) {
-        const { trainLoss, valLoss } = s.evaluate();
+        const { trainLoss, valLoss, values } = s.evaluate();
         const record: MetricRecord = {
           step: globalStep,
           epoch: epoch + 1,
@@ -323,6 +328,7 @@ export async function runTrainer<B>(s: TrainerSetup<B>): Promise<TrainerResult> 
           valLoss,
           lr,
           elapsed: elapsed(),
+          ...(values ? { values } : {}),
         };
         if (!Number.isFinite(trainLoss) || !Number.isFinite(valLoss)) {
           const what = `the evaluation gives train loss ${trainLoss}, val loss ${valLoss}`;
@@ -330,7 +336,7 @@ export async function runTrainer<B>(s: TrainerSetup<B>): Promise<TrainerResult> 
         }
         history.push(record);
         appendFileSync(metricsPath, jsonLine(record));
-        log(formatEvalLine(record));
+        log((s.evalLine ?? formatEvalLine)(record));
         hooks.onEval?.(record);
       }
       const midEpoch = batchIndex < batchesPerEpoch;

@@ -2,10 +2,10 @@
 // names as the book's code has them. Attention runs fused (scores, mask, softmax, weighted sum in one
 // kernel, attention-weight dropout included, its mask regenerated in backward from a seeded hash).
 import * as ops from '../../ops/index.js';
-import { Module } from '../../nn/module.js';
+import { Module, parameter } from '../../nn/module.js';
 import { Dropout, Embedding, GELU, LayerNorm, Linear } from '../../nn/layers.js';
 import { globalRng, type Rng } from '../../tensor/rng.js';
-import type { Tensor } from '../../tensor/tensor.js';
+import { empty, type Tensor } from '../../tensor/tensor.js';
 import { MultiHeadAttention } from './attention.js';
 import { parameterCount, validateConfig, type GPTConfig } from './config.js';
 import { totalmem } from 'node:os';
@@ -139,6 +139,21 @@ export class GPTModel extends Module {
     this.cfg.tiedHead = false;
     this.cfg.numClasses = numClasses;
     this.out_head = new Linear(this.cfg.embDim, numClasses, { rng });
+    return this;
+  }
+
+  /**
+   * Give the output head its own copy of the token embedding, as the book's load_weights_into_gpt does
+   * (chapter 5): fine-tuning then updates the two separately, as in the book. A no-op when untied.
+   */
+  untieHead(): this {
+    if (!this.cfg.tiedHead) return this;
+    const w = this.tok_emb.weight;
+    const copy = empty(w.shape);
+    copy.data.set(w.data.subarray(w.offset, w.offset + w.size));
+    this.out_head.weight = parameter(copy);
+    this.out_head.weight.requiresGrad = w.requiresGrad;
+    this.cfg.tiedHead = false;
     return this;
   }
 

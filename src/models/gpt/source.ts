@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { isKnownModel, KNOWN_MODELS, resolveModelRef } from '../../io/hub.js';
+import { templateFromSpec, type PromptTemplate, type TemplateSpec } from '../../data/instruction.js';
 import { globalRng } from '../../tensor/rng.js';
 import {
   GPT2_PRESETS,
@@ -45,6 +46,8 @@ export interface ModelSource {
   labels?: string[];
   /** The `gptkit_*` keys of config.json (without the prefix): task settings stored with the model. */
   gptkit: Record<string, unknown>;
+  /** The instruction template the model was fine-tuned with (config.json's gptkit_template); none for base models. */
+  template?: PromptTemplate;
   /** The adapter configuration, for kind 'adapters'. */
   adapters?: AdapterConfig;
   /** Build the model: fresh models draw their initial weights from globalRng. Returned in train mode. */
@@ -75,6 +78,13 @@ export async function resolveModel(
   spec: string | GPTConfig,
   o: ResolveModelOptions = {},
 ): Promise<ModelSource> {
+  const src = await resolveSource(spec, o);
+  const t = src.gptkit.template;
+  if (t !== undefined) src.template = templateFromSpec(t as TemplateSpec, `${src.label}: gptkit_template`);
+  return src;
+}
+
+async function resolveSource(spec: string | GPTConfig, o: ResolveModelOptions): Promise<ModelSource> {
   const init = o.init ?? 'book';
   if (init !== 'book' && init !== 'gpt2')
     throw new Error(`init must be 'book' or 'gpt2', got '${String(init)}'`);
