@@ -4,8 +4,10 @@ export {
   PRETRAIN_OPTIONS,
   DEFAULT_CONTEXT_LENGTH,
   greedySample,
+  formatPretrainTiming,
   type PretrainOptions,
   type PretrainResult,
+  type PretrainTiming,
   type RunInfo,
 } from './pretrain.js';
 export {
@@ -15,6 +17,7 @@ export {
   TrainingDivergedError,
   type TrainerSetup,
   type TrainerResult,
+  type RunTiming,
   type TrainerHooks,
   type ResumableBatches,
   type StepProgress,
@@ -87,3 +90,12 @@ export {
   type Trainable,
 } from './classifier.js';
 export { loadClassifier, classifyTexts, type Classifier, type Classification } from './classify.js';
+export {
+  finetuneInstruct,
+  INSTRUCT_OPTIONS,
+  RESPONSES_FILE,
+  type InstructOptions,
+  type InstructResult,
+  type InstructStart,
+} from './instruct.js';
+export { respondTo, respondToEntries, promptIds, type RespondOptions } from './respond.js';
