@@ -74,6 +74,7 @@ export {
   PreferenceLoader,
   TEMPLATES,
   IGNORE_INDEX,
+  END_OF_TEXT_ID,
   type InstructionEntry,
   type PreferenceEntry,
   type ReadEntriesOptions,

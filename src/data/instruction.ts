@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { BatchLoader, type DataLoaderOptions } from './loader.js';
 
-export const END_OF_TEXT = 50256;
+export const END_OF_TEXT_ID = 50256;
 export const IGNORE_INDEX = -100;
 
 // ---------------------------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ export function collateInstructions(
   items: readonly ArrayLike<number>[],
   o: CollateOptions = {},
 ): InstructionBatch {
-  const pad = o.padTokenId ?? END_OF_TEXT;
+  const pad = o.padTokenId ?? END_OF_TEXT_ID;
   const ignore = o.ignoreIndex ?? IGNORE_INDEX;
   if (items.length === 0) throw new Error('collateInstructions: an empty batch');
   const longest = Math.max(...Array.from(items, (x) => x.length + 1));
@@ -391,7 +391,7 @@ export function collatePreferences(
   rows: Int32Array,
   o: { padTokenId?: number; allowedMaxLength?: number } = {},
 ): PreferenceBatch {
-  const pad = o.padTokenId ?? END_OF_TEXT;
+  const pad = o.padTokenId ?? END_OF_TEXT_ID;
   const B = rows.length;
   if (B === 0) throw new Error('collatePreferences: an empty batch');
   let common = 0;

@@ -2,7 +2,7 @@
 // prompt, stopping at <|endoftext|>, the text after the prompt with the response marker removed and
 // trimmed. Shared by finetune-instruct (the test set's model_response) and `gptkit respond`.
 import type { InstructionEntry, PromptTemplate } from '../data/instruction.js';
-import { END_OF_TEXT } from '../data/instruction.js';
+import { END_OF_TEXT_ID } from '../data/instruction.js';
 import { generate } from '../models/gpt/generate.js';
 import type { GPTModel } from '../models/gpt/gpt.js';
 import type { Gpt2Tokenizer } from '../tokenizer/gpt2.js';
@@ -46,7 +46,7 @@ export function respondTo(
   try {
     const newIds = generate(model, ids, {
       maxNewTokens: o.maxNewTokens ?? 256,
-      stopTokens: [END_OF_TEXT],
+      stopTokens: [END_OF_TEXT_ID],
       contextSize: model.cfg.contextLength,
     });
     return template.extract(tokenizer.decode(newIds));
