@@ -99,3 +99,15 @@ export {
   type InstructStart,
 } from './instruct.js';
 export { respondTo, respondToEntries, promptIds, type RespondOptions } from './respond.js';
+export {
+  dpo,
+  DPO_OPTIONS,
+  dpoBatchLoss,
+  sequenceLogprobs,
+  referenceLogprobs,
+  type DpoOptions,
+  type DpoResult,
+  type DpoStart,
+  type DpoBatchResult,
+  type ReferenceLogprobs,
+} from './dpo.js';
