@@ -336,7 +336,7 @@ export async function finetuneInstruct(options: InstructOptions): Promise<Instru
         await writeModelDir(model, modelDir, (tmp) => saveGPT2(model, tmp, { gptkit }));
       }
       if (o.respond && split.test.length > 0) {
-        responses = respondToEntries(model, tokenizer, template, split.test, {
+        responses = await respondToEntries(model, tokenizer, template, split.test, {
           maxNewTokens: o.maxNewTokens,
           onProgress: onRespond,
         });

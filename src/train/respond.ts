@@ -59,18 +59,21 @@ export function respondTo(
  * Answers for every entry, as entries with a `model_response` key (the book's
  * instruction-data-with-response.json). Every prompt is checked before the first answer is generated.
  */
-export function respondToEntries(
+export async function respondToEntries(
   model: GPTModel,
   tokenizer: Gpt2Tokenizer,
   template: PromptTemplate,
   entries: readonly InstructionEntry[],
   o: RespondOptions = {},
   key = 'model_response',
-): InstructionEntry[] {
+): Promise<InstructionEntry[]> {
   entries.forEach((e, i) => promptIds(model, tokenizer, template, e, `entry ${i}: the prompt`));
-  return entries.map((e, i) => {
-    const answer = respondTo(model, tokenizer, template, e, o, `entry ${i}: the prompt`);
+  const out: InstructionEntry[] = [];
+  for (const [i, e] of entries.entries()) {
+    out.push({ ...e, [key]: respondTo(model, tokenizer, template, e, o, `entry ${i}: the prompt`) });
     o.onProgress?.(i + 1, entries.length);
-    return { ...e, [key]: answer };
-  });
+    // Between answers the event loop runs: progress bars redraw and Ctrl-C is heard.
+    await new Promise((r) => setImmediate(r));
+  }
+  return out;
 }
