@@ -116,3 +116,48 @@ export * from './train/index.js';
 // Tokenizers and data
 export * from './tokenizer/index.js';
 export * from './data/index.js';
+
+// LLM judge and preference data (the book's chapter 7.8 and ch07/04)
+export {
+  ollamaChat,
+  openAIChat,
+  ChatError,
+  DEFAULT_OLLAMA_URL,
+  DEFAULT_CHAT_TIMEOUT_MS,
+  DEFAULT_CHAT_RETRIES,
+  BOOK_JUDGE_OPTIONS,
+  BOOK_OPENAI_SAMPLING,
+  type ChatClient,
+  type ChatClientOptions,
+  type OllamaChatOptions,
+  type OpenAIChatOptions,
+  type ChatRetryInfo,
+  type ChatErrorKind,
+} from './eval/chat.js';
+export {
+  judgePrompt,
+  parseScore,
+  checkResponses,
+  scoreResponses,
+  summarizeScores,
+  formatAverage,
+  DEFAULT_RESPONSE_KEY,
+  DEFAULT_JUDGE_MODEL,
+  type EntryScore,
+  type JudgeResult,
+  type ScoreOptions,
+} from './eval/judge.js';
+export {
+  rewritePrompt,
+  politenessChoices,
+  preferenceEntry,
+  makePreferences,
+  writePreferences,
+  POLITENESS,
+  DEFAULT_PREFERENCE_MODEL,
+  DEFAULT_PREFERENCE_SEED,
+  BOOK_PREFERENCE_OPTIONS,
+  type Politeness,
+  type PreferenceProgress,
+  type MakePreferencesOptions,
+} from './eval/preferences.js';

@@ -4,10 +4,8 @@ export {
   PRETRAIN_OPTIONS,
   DEFAULT_CONTEXT_LENGTH,
   greedySample,
-  formatPretrainTiming,
   type PretrainOptions,
   type PretrainResult,
-  type PretrainTiming,
   type RunInfo,
 } from './pretrain.js';
 export {
@@ -17,7 +15,6 @@ export {
   TrainingDivergedError,
   type TrainerSetup,
   type TrainerResult,
-  type RunTiming,
   type TrainerHooks,
   type ResumableBatches,
   type StepProgress,
