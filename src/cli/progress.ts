@@ -21,6 +21,9 @@ export class TrainingProgress {
     // The bar shares the terminal with the text when both end up on it.
     if (this.bar && (this.text === process.stderr || process.stdout.isTTY)) process.stderr.write('\r\x1b[2K');
     this.text.write(line + '\n');
+    // cli-progress returns to the cursor position saved at start() when it stops; save the new one, so
+    // stopping clears the bar's line and not a line printed above it.
+    if (this.bar && process.stderr.isTTY) process.stderr.write('\x1b7');
     this.bar?.render();
   };
 
