@@ -79,4 +79,44 @@ describe('buffer pool', () => {
     for (let i = 0; i < 5; i++) step();
     assert.equal(pool.stats.allocations - before, 0, 'no fresh buffers in steady state');
   });
+
+  it('a smaller request reuses a free buffer up to twice its size; the buffer goes back to its own class', () => {
+    const p = new BufferPool();
+    const big = p.acquire('float32', 8000);
+    p.release(big);
+    const small = p.acquire('float32', 5000);
+    assert.equal(small.buffer, big.buffer, 'reused the larger free buffer');
+    assert.equal(small.length, 5000);
+    p.release(small);
+    assert.equal(p.acquire('float32', 8000).buffer, big.buffer, 'released into the 8000 class');
+    const other = p.acquire('float32', 3000);
+    assert.notEqual(other.buffer, big.buffer);
+    p.release(other);
+    assert.notEqual(p.acquire('float32', 1400).buffer, other.buffer, 'never more than twice the size');
+  });
+
+  it('training steps on batches of varying length stop allocating once the longest was seen', () => {
+    const model = new GPTModel(
+      presetConfig('gpt2-small', { vocabSize: 300, contextLength: 64, embDim: 64, nHeads: 4, nLayers: 2 }),
+      new Rng(2),
+    );
+    model.train();
+    const opt = new AdamW(model.parameters(), { lr: 1e-3, weightDecay: 0.1 });
+    const step = (T: number) =>
+      tidy(() => {
+        const ids = ops.fromArray(
+          Array.from({ length: 4 * T }, (_, i) => (i * 13) % 300),
+          [4, T],
+          'int32',
+        );
+        opt.zeroGrad();
+        backward(ops.crossEntropy(model.forward(ids), ids));
+        opt.step();
+      });
+    step(60);
+    step(60);
+    const before = pool.stats.allocations;
+    for (const T of [33, 59, 41, 50, 37, 60, 45, 55]) step(T);
+    assert.equal(pool.stats.allocations - before, 0, 'shorter batches reuse the buffers of the longest');
+  });
 });

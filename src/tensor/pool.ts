@@ -20,6 +20,9 @@ const HUGE_PAGE_MIN_BYTES = 4 << 20;
 /** Buffers smaller than this many elements are not pooled: the GC handles them cheaply. */
 const MIN_POOLED = 1024;
 
+/** How many classes above the requested one a free buffer may come from (8 classes: up to 2x the size). */
+const REUSE_LARGER_CLASSES = 8;
+
 /** Round up to one of 8 classes per power of two, so reuse wastes at most 12.5% of a buffer. */
 export function sizeClass(n: number): number {
   if (n <= MIN_POOLED) return n;
@@ -47,9 +50,7 @@ export class BufferPool {
   acquire<D extends DType>(dtype: D, n: number, zero = false): TypedArrayOf<D> {
     if (n < MIN_POOLED) return make(dtype, new ArrayBuffer(n * BYTES[dtype]), n);
     const cls = sizeClass(n);
-    const key = `${dtype}:${cls}`;
-    const list = this.free.get(key);
-    let buf = list?.pop();
+    let buf = this.take(dtype, cls);
     if (buf) {
       this.stats.reuses++;
       this.stats.bytesFree -= buf.byteLength;
@@ -64,14 +65,28 @@ export class BufferPool {
     return make(dtype, buf, n);
   }
 
+  /**
+   * A free buffer of class cls, or else of one of the next classes up to twice its size. Shapes that vary
+   * from batch to batch (padded instruction batches: every batch has its own length) then reuse the
+   * buffers of longer batches instead of each length growing a free list of its own.
+   */
+  private take(dtype: DType, cls: number): ArrayBuffer | undefined {
+    for (let c = cls, i = 0; i <= REUSE_LARGER_CLASSES; i++, c = sizeClass(c + 1)) {
+      const buf = this.free.get(`${dtype}:${c}`)?.pop();
+      if (buf) return buf;
+    }
+    return undefined;
+  }
+
   /** Return an array obtained from acquire; small arrays are left to the GC. */
   release(arr: AnyTypedArray): void {
     const n = arr.length;
     if (n < MIN_POOLED) return;
     const dtype: DType =
       arr instanceof Float32Array ? 'float32' : arr instanceof Float64Array ? 'float64' : 'int32';
-    const cls = sizeClass(n);
-    if (arr.buffer.byteLength !== cls * BYTES[dtype]) return; // not one of ours (e.g. a file-backed view)
+    // The buffer's own class: it may be larger than n needs (take() hands out larger buffers).
+    const cls = arr.buffer.byteLength / BYTES[dtype];
+    if (!(cls >= n && sizeClass(cls) === cls && arr.byteOffset === 0)) return; // not one of ours (e.g. a file-backed view)
     const key = `${dtype}:${cls}`;
     let list = this.free.get(key);
     if (!list) this.free.set(key, (list = []));
