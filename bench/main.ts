@@ -10,6 +10,8 @@ const BENCHES: Record<string, string> = {
   train: './train.js',
   'safetensors-load': './safetensors-load.js',
   'finetune-classifier': './finetune-classifier.js',
+  'finetune-instruct': './finetune-instruct.js',
+  serve: './serve.js',
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -161,3 +161,27 @@ export {
   type PreferenceProgress,
   type MakePreferencesOptions,
 } from './eval/preferences.js';
+
+// Serving: batched decoding, and the OpenAI- and Ollama-compatible HTTP server (`gptkit serve`)
+export { decodeStep, type DecodeSlot } from './models/gpt/batch-decode.js';
+export {
+  createServer,
+  SERVE_DEFAULTS,
+  BatchScheduler,
+  Generation,
+  QueueFullError,
+  chatPrompt,
+  responsePrefix,
+  StopStringFilter,
+  generationText,
+  type ServeOptions,
+  type GptkitServer,
+  type DecodeRequest,
+  type Sampling,
+  type FinishReason,
+  type SchedulerOptions,
+  type SchedulerStats,
+  type ChatMessage,
+  type ChatTemplate,
+  type TextResult,
+} from './serve/index.js';

@@ -11,6 +11,7 @@ import { register as dpo } from './dpo.js';
 import { register as download } from './download.js';
 import { register as tokenize } from './tokenize.js';
 import { register as trainTokenizer } from './train-tokenizer.js';
+import { register as serve } from './serve.js';
 import { register as judge } from './judge.js';
 import { register as makePreferences } from './make-preferences.js';
 
@@ -27,5 +28,6 @@ export function registerCommands(program: Command): void {
   judge(program);
   makePreferences(program);
   generate(program);
+  serve(program);
   selfCheck(program);
 }
