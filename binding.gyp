@@ -12,7 +12,9 @@
         "native/gemm_kernels.c",
         "native/vecops.c",
         "native/fused.c",
-        "native/attention.c"
+        "native/attention.c",
+        "native/bandwidth.c",
+        "native/quant.c"
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags!": ["-O2", "-O3", "-Os", "-fno-exceptions", "-fno-rtti"],

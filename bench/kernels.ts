@@ -6,6 +6,7 @@ import type { Backend } from '../src/backend/backend.js';
 import { jsBackend } from '../src/backend/js/index.js';
 import { loadNativeAddon, loadNativeBackend } from '../src/backend/native/index.js';
 import { option, timeCalls } from './gemm.js';
+import { printMachine } from './reference.js';
 
 interface Kernel {
   label: string;
@@ -199,6 +200,7 @@ export async function run(args: string[]): Promise<void> {
   const withJs = !args.includes('--no-js');
   const saved = backend.threads();
   const header = threadCounts.map((t) => `native ${t}T`);
+  printMachine();
   console.log(
     `fused kernels, fp32, native (${loadNativeAddon()?.isa()}) vs js; median time per call and its rate\n`,
   );

@@ -3,6 +3,7 @@ import { getBackend } from '../src/backend/index.js';
 
 const BENCHES: Record<string, string> = {
   gemm: './gemm.js',
+  bandwidth: './bandwidth.js',
   kernels: './kernels.js',
   tokenizer: './tokenizer.js',
   forward: './model.js',
@@ -12,6 +13,7 @@ const BENCHES: Record<string, string> = {
   'finetune-classifier': './finetune-classifier.js',
   'finetune-instruct': './finetune-instruct.js',
   serve: './serve.js',
+  dtype: './dtype.js',
 };
 
 const [name, ...args] = process.argv.slice(2);

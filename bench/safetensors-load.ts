@@ -1,7 +1,9 @@
 // Benchmark: stream-load a synthetic gpt2-xl-sized safetensors file (6.4 GB in F32) into fresh Float32Arrays and
 // report time, GB/s and peak RSS against the model's size. Not a correctness test (see src/io/safetensors.test.ts).
 import { loadGPT2 } from '../src/models/gpt/gpt2-weights.js';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { modelWeightBytes, parseWeightDtype } from '../src/models/gpt/quantize.js';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,8 +18,10 @@ import {
 } from '../src/io/safetensors.js';
 
 const USAGE = `usage: node dist/bench/safetensors-load.js [--dtype F32|F16|BF16] [--layers N] [--chunk-mib N] [--concurrency N]
-                                           [--dir DIR] [--drop-caches] [--model]
-  --model: load through loadGPT2 into a GPTModel (with a gpt2-xl config.json) instead of into bare arrays`;
+                                           [--dir DIR] [--drop-caches] [--model] [--as f32|bf16|int8] [--keep DIR]
+  --model: load through loadGPT2 into a GPTModel (with a gpt2-xl config.json) instead of into bare arrays
+  --as: with --model, the weights' dtype in memory (converted while loading; default f32)
+  --keep DIR: write the file to DIR (reused if it is already there) and leave it for the next run`;
 
 /** gpt2-xl as stored on the hub: n_embd 1600, 48 layers, vocab 50257, ctx 1024, causal-mask buffers included. */
 function gpt2Tensors(
@@ -113,6 +117,8 @@ export async function run(args: string[]): Promise<void> {
       dir: { type: 'string' },
       'drop-caches': { type: 'boolean', default: false },
       model: { type: 'boolean', default: false },
+      as: { type: 'string', default: 'f32' },
+      keep: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -130,16 +136,22 @@ export async function run(args: string[]): Promise<void> {
   const f32Bytes = numel * 4;
   const rss0 = rssBytes();
 
-  const dir = await mkdtemp(join(values.dir ?? tmpdir(), 'gptkit-bench-st-'));
+  const weightDtype = parseWeightDtype(values.as, '--as');
+  const dir = values.keep ?? (await mkdtemp(join(values.dir ?? tmpdir(), 'gptkit-bench-st-')));
   const path = join(dir, 'model.safetensors');
   try {
     const pat = pattern(dtype);
     let t = performance.now();
-    await generate(path, entries, pat.bytes, elemBytes);
-    const fileBytes = (await stat(path)).size;
-    console.log(
-      `generated ${path}: ${entries.length} tensors, ${gb(fileBytes)} ${dtype}, ${((performance.now() - t) / 1000).toFixed(1)} s`,
-    );
+    if (values.keep && existsSync(path)) {
+      console.log(`reusing ${path} (${gb((await stat(path)).size)})`);
+    } else {
+      await mkdir(dir, { recursive: true });
+      await generate(path, entries, pat.bytes, elemBytes);
+      const fileBytes = (await stat(path)).size;
+      console.log(
+        `generated ${path}: ${entries.length} tensors, ${gb(fileBytes)} ${dtype}, ${((performance.now() - t) / 1000).toFixed(1)} s`,
+      );
+    }
     if (values['drop-caches']) {
       // Root only (Linux): evict the freshly written file from the page cache to time a cold read.
       await writeFile('/proc/sys/vm/drop_caches', '3\n');
@@ -151,16 +163,19 @@ export async function run(args: string[]): Promise<void> {
       // The whole user path: config.json + model.safetensors -> a GPTModel (Conv1D weights transposed).
       const hf = { n_embd: 1600, n_layer: layers, n_head: 25, n_positions: 1024, vocab_size: 50257 };
       await writeFile(join(dir, 'config.json'), JSON.stringify(hf));
+      const fileBytes = (await stat(path)).size;
       t = performance.now();
-      const model = await loadGPT2(dir);
+      const faults0 = process.resourceUsage().minorPageFault;
+      const model = await loadGPT2(dir, { dtype: weightDtype });
       const seconds = (performance.now() - t) / 1000;
       const peak = rssBytes();
-      const modelBytes = model.numParameters() * 4;
+      const modelBytes = modelWeightBytes(model);
       console.log(
-        `loadGPT2: ${model.numParameters().toLocaleString('en-US')} parameters in ${seconds.toFixed(2)} s`,
+        `loadGPT2 (${weightDtype}): ${model.numParameters().toLocaleString('en-US')} parameters in ${seconds.toFixed(2)} s, ` +
+          `${(fileBytes / 1e9 / seconds).toFixed(2)} GB/s of file data; ${process.resourceUsage().minorPageFault - faults0} minor page faults`,
       );
       console.log(
-        `peak RSS: ${gb(peak)} = ${(peak / modelBytes).toFixed(3)} x the model's parameters (${gb(modelBytes)}); ` +
+        `peak RSS: ${gb(peak)} = ${(peak / modelBytes).toFixed(3)} x the model's weights in memory (${gb(modelBytes)}); ` +
           `${gb(rssBeforeLoad)} before loading`,
       );
       return;
@@ -193,7 +208,7 @@ export async function run(args: string[]): Promise<void> {
         `${gb(rss0)} at start, ${gb(rssBeforeLoad)} before loading`,
     );
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    if (!values.keep) await rm(dir, { recursive: true, force: true });
   }
   const cmdArgs = args.length ? ` ${args.join(' ')}` : '';
   console.log(`reproduce: npx tsc -p tsconfig.json && node dist/bench/safetensors-load.js${cmdArgs}`);

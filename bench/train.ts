@@ -1,7 +1,9 @@
 // Training throughput on the GPT-2 124M architecture, in the book's chapter-5 setting (context 256, batch 2,
 // dropout 0.1, untied head, no qkv bias, AdamW lr 4e-4 wd 0.1, real batches of the-verdict.txt) and at 4 x 1024.
 // Reports tokens/s, the split of one step (forward, backward, optimizer), minor page faults per step after
-// warm-up and the buffer pool's counters. PyTorch on this machine: 48.6 tokens/s as installed, 68.5 tuned.
+// warm-up and the buffer pool's counters. PyTorch runs the book's own step in the book setting in the same
+// invocation (dev/model-bench-torch/bench.py train; needs LLMS_FROM_SCRATCH), tuned as
+// ../shared/reference/README.md says; the ratio is printed next to it, or why it did not run.
 import { pathToFileURL } from 'node:url';
 import { getBackend } from '../src/backend/index.js';
 import { presetConfig } from '../src/models/gpt/config.js';
@@ -15,9 +17,10 @@ import { fromTypedArray, tidy } from '../src/tensor/tensor.js';
 import { dataPath } from '../src/data/paths.js';
 import { readFileSync } from 'node:fs';
 import { loadGpt2Tokenizer } from '../src/tokenizer/gpt2.js';
+import { printMachine, ratio, runTorchModel } from './reference.js';
 
 const USAGE =
-  'usage: npm run bench -- train [--steps=N] [--warmup=N] [--long=BxT] [--long-steps=N] [--only=book|long]';
+  'usage: npm run bench -- train [--steps=N] [--warmup=N] [--long=BxT] [--long-steps=N] [--only=book|long] [--no-ref]';
 
 interface Setting {
   label: string;
@@ -123,6 +126,24 @@ function measure(s: Setting, tokens: number[]): Result {
   };
 }
 
+/** The mean of two measurements of one setting (peak RSS: the larger; loss: the later). */
+function averaged(a: Result, b: Result): Result {
+  const mean = (k: 'tokensPerSecond' | 'stepSeconds' | 'forward' | 'backward' | 'optimizer') =>
+    (a[k] + b[k]) / 2;
+  return {
+    ...b,
+    setting: { ...a.setting, steps: a.setting.steps + b.setting.steps },
+    tokensPerSecond: mean('tokensPerSecond'),
+    stepSeconds: mean('stepSeconds'),
+    forward: mean('forward'),
+    backward: mean('backward'),
+    optimizer: mean('optimizer'),
+    faultsPerStep: (a.faultsPerStep + b.faultsPerStep) / 2,
+    poolAllocationsPerStep: (a.poolAllocationsPerStep + b.poolAllocationsPerStep) / 2,
+    peakRssGB: Math.max(a.peakRssGB, b.peakRssGB),
+  };
+}
+
 export async function run(args: string[]): Promise<void> {
   const steps = arg(args, 'steps', 5);
   const warmup = arg(args, 'warmup', 2);
@@ -151,33 +172,55 @@ export async function run(args: string[]): Promise<void> {
       warmup: 1,
     });
   const bk = getBackend();
+  printMachine();
   console.log(
     `backend ${bk.name} (${bk.threads()} threads); GPTKIT_BACKEND=${process.env.GPTKIT_BACKEND ?? '(unset)'}\n`,
   );
   const results: Result[] = [];
-  for (const s of settings) {
-    const r = measure(s, tokens);
-    results.push(r);
-    pool.trim(); // the next setting's model starts from a clean pool
-  }
+  let torch: ReturnType<
+    typeof runTorchModel<{ tokens_per_s: number; step_s: number; torch: string; blas: string }>
+  > = {
+    ok: false,
+    reason: args.includes('--no-ref') ? '--no-ref given' : 'the book setting was not run (--only=long)',
+  };
   const f = (x: number, d = 2) => x.toFixed(d);
   console.log(
-    '| setting | steps (after warm-up) | tokens/s | s/step | forward | backward | optimizer | minor faults/step | new pool buffers/step | peak RSS | vs PyTorch tuned (68.5) |',
+    '| setting | steps (after warm-up) | tokens/s | s/step | forward | backward | optimizer | minor faults/step | new pool buffers/step | peak RSS | vs PyTorch (book setting) |',
   );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const r of results) {
+  // Each row is printed as soon as it is measured: the long setting needs ~12 GiB and may not survive a
+  // machine that other jobs share.
+  for (const s of settings) {
+    let r = measure(s, tokens);
+    pool.trim(); // the next setting's model starts from a clean pool
+    const book = r.setting.batch === 2 && r.setting.context === 256;
+    // gptkit, PyTorch, gptkit again: both see about the same stretch of machine load.
+    if (book && !args.includes('--no-ref')) {
+      torch = runTorchModel('train', Math.max(steps, 1), bk.threads());
+      const again = measure(s, tokens);
+      pool.trim();
+      console.log(
+        `(gptkit book setting before / after PyTorch: ${f(r.tokensPerSecond, 1)} / ${f(again.tokensPerSecond, 1)} tokens/s; the row averages the two)`,
+      );
+      r = averaged(r, again);
+    }
+    results.push(r);
     const pct = (x: number) => `${f(x)} s (${Math.round((100 * x) / r.stepSeconds)}%)`;
+    const vs = book ? ratio(r.tokensPerSecond, torch.ok ? torch.value.tokens_per_s : undefined) : '-';
     console.log(
       `| ${r.setting.label} | ${r.setting.steps} (${r.setting.warmup}) | ${f(r.tokensPerSecond, 1)} | ${f(r.stepSeconds)} | ${pct(r.forward)} | ${pct(r.backward)} | ` +
-        `${pct(r.optimizer)} | ${f(r.faultsPerStep, 0)} | ${f(r.poolAllocationsPerStep, 1)} | ${f(r.peakRssGB, 1)} GiB | ${f(r.tokensPerSecond / 68.5, 2)}x |`,
+        `${pct(r.optimizer)} | ${f(r.faultsPerStep, 0)} | ${f(r.poolAllocationsPerStep, 1)} | ${f(r.peakRssGB, 1)} GiB | ${vs} |`,
     );
   }
   console.log(
     `\npool after the last setting: ${JSON.stringify(pool.stats)}; last losses: ${results.map((r) => f(r.loss, 3)).join(', ')}`,
   );
-  console.log(
-    `reference (PyTorch 1.13, 2 threads): 48.6 tokens/s as installed, 68.5 tuned (7.5 s/step); target >= 200 tokens/s`,
-  );
+  if (torch.ok)
+    console.log(
+      `PyTorch ${torch.value.torch} (book's code, same setting, ${bk.threads()} threads, median of ${Math.max(steps, 1)} steps after 2 warm-up): ` +
+        `${f(torch.value.tokens_per_s, 1)} tokens/s, ${f(torch.value.step_s)} s/step; BLAS: ${torch.value.blas}`,
+    );
+  else console.log(`PyTorch reference not run: ${torch.reason}`);
   console.log(`\nreproduce: npm run bench -- train${args.length ? ' ' + args.join(' ') : ''}`);
 }
 

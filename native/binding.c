@@ -417,6 +417,111 @@ static napi_value js_adamw(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* A packed-weight array: Float32Array (f32), Uint16Array (bf16 bits) or Int8Array (int8); *dtype says which. */
+static void *packed_arg(call *c, size_t i, size_t *len, int *dtype, const char *name) {
+  if (c->failed) return NULL;
+  napi_typedarray_type type;
+  void *data = NULL;
+  napi_value buf;
+  size_t off, n;
+  bool is;
+  if (napi_is_typedarray(c->env, c->argv[i], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(c->env, c->argv[i], &type, &n, &data, &buf, &off) != napi_ok ||
+      (type != napi_float32_array && type != napi_uint16_array && type != napi_int8_array)) {
+    fail(c, "T", "%s must be a Float32Array, Uint16Array (bf16) or Int8Array (int8)", name);
+    return NULL;
+  }
+  *dtype = type == napi_float32_array ? PACK_F32 : type == napi_uint16_array ? PACK_BF16 : PACK_INT8;
+  *len = n;
+  return data;
+}
+
+/* Sizes, offsets and strides in a params block: non-negative integers below 2^53. */
+static int index_params(call *c, const double *p, int n) {
+  for (int i = 0; i < n; i++)
+    if (!(p[i] >= 0 && p[i] <= 9007199254740991.0) || p[i] != floor(p[i])) {
+      fail(c, "R", "%s", "sizes, offsets and strides must be non-negative integers");
+      return 0;
+    }
+  return 1;
+}
+
+/* packWeights(src, dst, scales, params: Float64Array[5] = rows, cols, srcOffset, srcRowStride, srcColStride):
+ * dst (rows x cols) in dst's format; scales (rows floats) is written for an Int8Array dst. */
+static napi_value js_pack_weights(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "packWeights", 4)) return NULL;
+  size_t ls, ld, lsc, lp;
+  int dtype = PACK_F32;
+  float *src = f32(&c, 0, &ls, "src");
+  void *dst = packed_arg(&c, 1, &ld, &dtype, "dst");
+  float *scales = f32(&c, 2, &lsc, "scales");
+  double *p = typed(&c, 3, napi_float64_array, &lp, "params");
+  if (!c.failed && lp < 5) fail(&c, "R", "%s", "params needs 5 entries");
+  if (c.failed || !index_params(&c, p, 5)) return NULL;
+  const double rows = p[0], cols = p[1];
+  const double ext[2] = {rows, cols}, str[2] = {p[3], p[4]};
+  check_span(&c, ls, p[2], ext, str, 2, "src");
+  need(&c, ld, rows * cols, "dst");
+  if (dtype == PACK_INT8) need(&c, lsc, rows, "scales");
+  if (c.failed) return NULL;
+  if (rows == 0 || cols == 0) return undefined(env);
+  size_t failed = pack_weights(dtype, (int64_t)rows, (int64_t)cols, src + (int64_t)p[2], (int64_t)p[3],
+                               (int64_t)p[4], dst, dtype == PACK_INT8 ? scales : NULL);
+  return failed ? out_of_memory(&c, failed) : undefined(env);
+}
+
+/* packedLinear(x, w, scales, y, params: Float64Array[8] = M, N, K, xOffset, xRowStride, yOffset, yRowStride, beta):
+ * y = x @ W^T (+ y), W (N x K) a Uint16Array (bf16) or Int8Array (int8, scales: N floats). */
+static napi_value js_packed_linear(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "packedLinear", 5)) return NULL;
+  size_t lx, lw, lsc, ly, lp;
+  int dtype = PACK_F32;
+  float *x = f32(&c, 0, &lx, "x");
+  void *w = packed_arg(&c, 1, &lw, &dtype, "w");
+  float *scales = f32(&c, 2, &lsc, "scales");
+  float *y = f32(&c, 3, &ly, "y");
+  double *p = typed(&c, 4, napi_float64_array, &lp, "params");
+  if (!c.failed && lp < 8) fail(&c, "R", "%s", "params needs 8 entries");
+  if (!c.failed && dtype == PACK_F32) fail(&c, "T", "%s", "w must be a Uint16Array (bf16) or an Int8Array (int8)");
+  if (c.failed || !index_params(&c, p, 8)) return NULL;
+  const double M = p[0], N = p[1], K = p[2];
+  if (p[7] != 0 && p[7] != 1) {
+    fail(&c, "R", "%s", "beta must be 0 or 1");
+    return NULL;
+  }
+  const double xe[2] = {M, K}, xs[2] = {p[4], 1}, ye[2] = {M, N}, ys[2] = {p[6], 1};
+  check_span(&c, lx, p[3], xe, xs, 2, "x");
+  check_span(&c, ly, p[5], ye, ys, 2, "y");
+  need(&c, lw, N * K, "w");
+  if (dtype == PACK_INT8) need(&c, lsc, N, "scales");
+  if (c.failed) return NULL;
+  if (M == 0 || N == 0) return undefined(env);
+  size_t failed = packed_linear(dtype, (int64_t)M, (int64_t)N, (int64_t)K, K > 0 ? x + (int64_t)p[3] : NULL,
+                                (int64_t)p[4], w, scales, y + (int64_t)p[5], (int64_t)p[6], (int)p[7]);
+  return failed ? out_of_memory(&c, failed) : undefined(env);
+}
+
+/* firstNonFinite(x): index of the first NaN or infinity in x, or -1. */
+static napi_value js_first_non_finite(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "firstNonFinite", 1)) return NULL;
+  size_t lx;
+  float *x = f32(&c, 0, &lx, "x");
+  if (c.failed) return NULL;
+  napi_value r;
+  napi_create_double(env, (double)(lx ? first_non_finite(x, (int64_t)lx) : -1), &r);
+  return r;
+}
+
+static napi_value js_packed_path(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  napi_create_string_utf8(env, packed_path_name(), NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
 static napi_value js_threads(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value r;
@@ -434,11 +539,62 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* setGemvRows(m): GEMMs with up to m rows (1..16) stream B without packing it; returns the previous limit. */
+static napi_value js_set_gemv_rows(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "setGemvRows", 1)) return NULL;
+  double n = num(&c, 0);
+  if (!c.failed && !(n >= 1 && n <= 16 && n == floor(n))) fail(&c, "R", "%s", "rows must be an integer in 1..16");
+  if (c.failed) return NULL;
+  napi_value r;
+  napi_create_int32(env, gemm_set_gemv_max_m((int)n), &r);
+  return r;
+}
+
 /* isa(): which code path the kernels take here ("avx512" | "avx2" | "portable"), for logs and benchmarks. */
 static napi_value js_isa(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value r;
   napi_create_string_utf8(env, cpu_isa_name(cpu_isa()), NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+/* gemmConfig(): the GEMM micro-kernel and cache blocking chosen here, and the cache sizes they came from. */
+static napi_value js_gemm_config(napi_env env, napi_callback_info info) {
+  (void)info;
+  const gemm_blocking *b = gemm_get_blocking();
+  const gemm_ukernel *uk = gemm_select_ukernel(cpu_isa());
+  napi_value r, v;
+  napi_create_object(env, &r);
+  napi_create_string_utf8(env, uk->name, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, r, "kernel", v);
+  const char *names[] = {"mr", "nr", "kc", "mc", "nc", "l1d", "l2", "l3"};
+  const double values[] = {uk->mr, uk->nr, (double)b->kc, (double)(b->mc / uk->mr * uk->mr),
+                           (double)(b->nc / uk->nr * uk->nr), (double)b->l1d, (double)b->l2, (double)b->l3};
+  for (int i = 0; i < 8; i++) {
+    napi_create_double(env, values[i], &v);
+    napi_set_named_property(env, r, names[i], v);
+  }
+  napi_create_string_utf8(env, b->source, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, r, "cacheSource", v);
+  return r;
+}
+
+/* stream(kind, a, b, c, scalar): the bandwidth probe on the pool's threads over a.length elements
+ * (kind 0: sum of b, returned; 1: a = b; 2: a = b + scalar * c). For benchmarks only. */
+static napi_value js_stream(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "stream", 5)) return NULL;
+  size_t la, lb, lc;
+  double kind = num(&c, 0);
+  float *a = f32(&c, 1, &la, "a"), *b = f32(&c, 2, &lb, "b"), *cc = f32(&c, 3, &lc, "c");
+  double scalar = num(&c, 4);
+  if (!c.failed && !(kind == 0 || kind == 1 || kind == 2)) fail(&c, "R", "%s", "kind must be 0, 1 or 2");
+  need(&c, lb, (double)la, "b");
+  if (kind == 2) need(&c, lc, (double)la, "c");
+  if (c.failed) return NULL;
+  napi_value r;
+  napi_create_double(env, stream_kernel((int)kind, a, b, cc, (int64_t)la, (float)scalar), &r);
   return r;
 }
 
@@ -481,8 +637,15 @@ NAPI_MODULE_INIT() {
       FN("adamw", js_adamw),
       FN("threads", js_threads),
       FN("setThreads", js_set_threads),
+      FN("setGemvRows", js_set_gemv_rows),
       FN("isa", js_isa),
+      FN("gemmConfig", js_gemm_config),
+      FN("stream", js_stream),
       FN("adviseHugePages", js_advise_huge_pages),
+      FN("packWeights", js_pack_weights),
+      FN("packedLinear", js_packed_linear),
+      FN("packedPath", js_packed_path),
+      FN("firstNonFinite", js_first_non_finite),
 #undef FN
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;

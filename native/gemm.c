@@ -1,40 +1,179 @@
 /* Strided batched SGEMM: GotoBLAS/BLIS blocking (pack B into KCxNC, A into MCxKC, register-blocked
  * micro-kernel on MRxNR tiles), threading over batch or a 2-D grid of C, and GEMV paths for small M.
  * The micro-kernels are in gemm_kernels.c, the GEMV row kernels in vecops*.c. */
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gptkit.h"
 #include "vecops.h"
 
-/* Cache blocking (Goto & van de Geijn, "Anatomy of High-Performance Matrix Multiplication", 2008; BLIS), for
- * the 6x64 AVX-512 kernel on Zen 5 (48 KB L1d, 1 MB L2 per core, 32 MB L3):
- *  - KC = 256: the 6 x KC rows of A a micro-kernel call reads (6 KB) stay in L1; the KC x 64 panel of B (64 KB)
- *    streams from L2, 4 vector loads per k step against 24 FMAs (12 cycles), well within L2 bandwidth.
- *    KC = 128..384 measured the same within noise; 256 halves the C tile reloads of 128.
- *  - MC = 252 (42 x 6): the MC x KC block of A (252 KB, packed or read in place) stays in L2 while the B panels
- *    pass through.
- *  - NC = 4096: the packed KC x NC block of B (4 MB per thread) lives in L3.
- * MC and NC are rounded to multiples of the kernel's MR and NR at run time; KC and MC can be overridden at
- * build time (-DGEMM_KC=...) for tuning. */
-#ifndef GEMM_KC
-#define GEMM_KC 256
-#endif
-#ifndef GEMM_MC
-#define GEMM_MC 252
-#endif
-#define GEMM_NC 4096
+/* Cache blocking (Goto & van de Geijn, "Anatomy of High-Performance Matrix Multiplication", 2008; the analytical
+ * model of Low et al., "Analytical Modeling Is Enough for High-Performance BLIS", 2016), derived at run time
+ * from this CPU's L2 size (gemm_get_blocking below). Our loop order is BLIS's: jr over NR-wide panels of
+ * packed B outside, ir over MR-row panels of A inside, so one KC x NR micro-panel of B serves MC/MR
+ * micro-kernel calls and the MC x KC block of A serves NC/NR panels:
+ *  - KC: the B micro-panel (KC x NR floats: 64 KB at KC 256, NR 64) is read from L2 on every micro-kernel
+ *    call, with the next one on its way in: KC*NR*4 = L2/16, so two of them take 1/8 of L2. Per k step the
+ *    6x64 kernel loads 256 B of B for 24 FMAs (12 cycles at 2 FMAs/cycle), ~21 B/cycle, well inside the
+ *    64 B/cycle L2 -> L1 path of Zen 4/5 and Golden Cove. The 6 x KC rows of A one call reads stay in L1.
+ *    On Zen 5, KC 128..384 measured the same within noise. Clamped to [128, 512]: attention's pre-packed
+ *    K^T tiles need K = head size <= KC, and a longer KC only saves C tile reloads that are already rare.
+ *  - MC: the MC x KC block of A (packed, or read in place when row-major) takes 1/4 of L2; the rest holds the
+ *    B micro-panels, the MC x NR columns of C being written, and slack for set conflicts (BLIS's model keeps
+ *    whole ways free; L2s are 8- to 16-way). Rounded down to a multiple of MR at use.
+ *  - NC: the packed KC x NC block of B, read once per MC block, is 4 MB per thread (L3: 4 MB per core on
+ *    Zen 4/5, ~5 MB per core on Xeon Sapphire/Emerald Rapids). L3 sizes seen inside virtual machines are
+ *    often the host's or nonsense (the whole socket, or 500 MB here), so the L3 is not read.
+ * Zen 5 (48 KB L1d, 1 MB L2): KC 256, MC 256 -> 252, NC 4096, the constants this file had when they were
+ * tuned by measurement there. Emerald Rapids (48 KB L1d, 2 MB L2): KC 512, MC 256 -> 252, NC 2048 (A block
+ * 504 KB, B micro-panel 128 KB). For comparison, BLIS (config/skx, config/zen4): skx KC 384 MC 480 NC 3072
+ * for its 32x12 kernel and 1 MB L2; zen4 KC 480 MC 512 NC 6144, and for its unpacked 6x64 kernel (our shape)
+ * KC 512 MC 192 NC 8064.
+ * GPTKIT_GEMM_BLOCKING=KC,MC,NC overrides the derived values (for tuning: compare in one machine session). */
+#define GEMM_KC_MIN 128
+#define GEMM_KC_MAX 512
+#define GEMM_NR_MODEL 64                       /* NR the rule is stated for: the widest kernel's panel */
+#define GEMM_L2_DEFAULT (1024 * 1024)          /* when the L2 size cannot be read */
+#define GEMM_PACKED_B_BYTES (4 * 1024 * 1024) /* KC x NC block of B per thread */
 /* Below this many flops per thread a GEMM runs on the calling thread: waking a worker costs more than it
  * saves (~10 us of micro-kernel work). GEMV is memory-bound, so there a second thread pays off sooner:
  * from 512 KB of B per thread. */
 #define GEMM_PARALLEL_GRAIN (2.0 * 1024 * 1024)
 #define GEMV_PARALLEL_GRAIN (256.0 * 1024)
 
-/* GEMV paths take M up to this (the row kernels' limit); with more rows packing pays for itself. */
-#define GEMV_MAX_M 4
+/* GEMV paths take M up to gemv_max_m; with more rows packing pays for itself. The row kernels take
+ * GEMV_GROUP rows of x at a time; a larger M runs its row groups over blocks of B^T of GEMV_BLOCK_BYTES,
+ * which stay in L2 between groups, so B still comes from memory once.
+ * The limit is GEMV_GROUP unless a caller raises it (gemm_set_gemv_max_m, up to GEMV_MAX_M): decoding
+ * several sequences at once (`gptkit serve`) multiplies 2-16 rows by every weight, where packing the weight
+ * would cost more than the product. It is opt-in because the two paths round differently: by default a row's
+ * result must not depend on how many rows share its call (exact resume re-batches rows). */
+#define GEMV_MAX_M 16
+#define GEMV_GROUP 4
+#define GEMV_BLOCK_BYTES (256 * 1024)
+static _Atomic int gemv_max_m = GEMV_GROUP;
+
+int gemm_set_gemv_max_m(int m) {
+  int prev = gemv_max_m;
+  gemv_max_m = m < 1 ? 1 : m > GEMV_MAX_M ? GEMV_MAX_M : m;
+  return prev;
+}
 /* Thread shares of N in the GEMV case are multiples of this (a 256-byte run of a B row, or 64 rows of B^T). */
 #define GEMV_ALIGN 64
+
+/* ---- Cache sizes and the blocking derived from them ---- */
+
+/* Data cache sizes in bytes (0 = unknown) from, in order: Linux sysfs; CPUID leaf 4 (Intel) or 0x8000001D
+ * (AMD with TOPOEXT); AMD's legacy leaves 0x80000005/6. Hypervisors may hide some of these (on our Zen 5 VMs
+ * sysfs has no cache folder and leaf 0x8000001D reads zeros; 0x80000005/6 answer). */
+static int caches_from_sysfs(int64_t *l1d, int64_t *l2, int64_t *l3) {
+  int found = 0;
+  for (int i = 0; i < 8; i++) {
+    char path[96], type[32] = "";
+    int level = 0;
+    long long size = 0;
+    char unit = 0;
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+    FILE *f = fopen(path, "r");
+    if (!f) break;
+    int ok = fscanf(f, "%d", &level) == 1;
+    fclose(f);
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+    if (ok && (f = fopen(path, "r"))) {
+      ok = fscanf(f, "%31s", type) == 1;
+      fclose(f);
+    }
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+    if (ok && (f = fopen(path, "r"))) {
+      ok = fscanf(f, "%lld%c", &size, &unit) >= 1;
+      fclose(f);
+    }
+    if (!ok || strcmp(type, "Instruction") == 0) continue;
+    int64_t bytes = size * (unit == 'K' ? 1024 : unit == 'M' ? 1024 * 1024 : 1);
+    if (level == 1) *l1d = bytes;
+    else if (level == 2) *l2 = bytes;
+    else if (level == 3) *l3 = bytes;
+    found = 1;
+  }
+  return found && *l2 > 0;
+}
+
+#if GPTKIT_X86
+#include <cpuid.h>
+/* Deterministic cache parameters (Intel leaf 4, AMD leaf 0x8000001D share the layout). */
+static int caches_from_cpuid_leaf(unsigned leaf, int64_t *l1d, int64_t *l2, int64_t *l3) {
+  unsigned max = __get_cpuid_max(leaf & 0x80000000u, NULL);
+  if (max < leaf) return 0;
+  int found = 0;
+  for (unsigned i = 0; i < 8; i++) {
+    unsigned a, b, c, d;
+    __cpuid_count(leaf, i, a, b, c, d);
+    unsigned type = a & 31, level = (a >> 5) & 7;
+    if (type == 0) break;
+    if (type == 2) continue; /* instruction cache */
+    int64_t bytes = (int64_t)(((b >> 22) & 0x3ff) + 1) * (((b >> 12) & 0x3ff) + 1) * ((b & 0xfff) + 1) * (c + 1);
+    if (level == 1) *l1d = bytes;
+    else if (level == 2) *l2 = bytes;
+    else if (level == 3) *l3 = bytes;
+    found = 1;
+  }
+  return found && *l2 > 0;
+}
+
+static int caches_from_amd_legacy(int64_t *l1d, int64_t *l2, int64_t *l3) {
+  unsigned a, b, c, d;
+  if (__get_cpuid_max(0x80000000u, NULL) < 0x80000006u) return 0;
+  __cpuid(0x80000005u, a, b, c, d);
+  *l1d = (int64_t)(c >> 24) * 1024;
+  __cpuid(0x80000006u, a, b, c, d);
+  *l2 = (int64_t)(c >> 16) * 1024;
+  *l3 = (int64_t)(d >> 18) * 512 * 1024;
+  return *l2 > 0;
+}
+#endif
+
+static gemm_blocking blocking;
+static pthread_once_t blocking_once = PTHREAD_ONCE_INIT;
+
+static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static void blocking_init(void) {
+  gemm_blocking *b = &blocking;
+  b->source = "default (cache sizes unknown)";
+  if (caches_from_sysfs(&b->l1d, &b->l2, &b->l3)) b->source = "sysfs";
+#if GPTKIT_X86
+  else {
+    unsigned a, ebx, ecx, edx;
+    __cpuid(0, a, ebx, ecx, edx);
+    int amd = ebx == 0x68747541u; /* "Auth"enticAMD */
+    b->l1d = b->l2 = b->l3 = 0;
+    if (!amd && caches_from_cpuid_leaf(4, &b->l1d, &b->l2, &b->l3)) b->source = "cpuid leaf 4";
+    else if (amd && caches_from_cpuid_leaf(0x8000001Du, &b->l1d, &b->l2, &b->l3)) b->source = "cpuid 0x8000001D";
+    else if (amd && caches_from_amd_legacy(&b->l1d, &b->l2, &b->l3)) b->source = "cpuid 0x80000005/6";
+    else b->l1d = b->l2 = b->l3 = 0;
+  }
+#endif
+  int64_t l2 = b->l2 > 0 ? b->l2 : GEMM_L2_DEFAULT;
+  b->kc = clamp64(l2 / 16 / (GEMM_NR_MODEL * (int64_t)sizeof(float)) / 16 * 16, GEMM_KC_MIN, GEMM_KC_MAX);
+  b->mc = clamp64(l2 / 4 / (b->kc * (int64_t)sizeof(float)), 48, 1024);
+  b->nc = clamp64(GEMM_PACKED_B_BYTES / (b->kc * (int64_t)sizeof(float)), 1024, 8192);
+  const char *env = getenv("GPTKIT_GEMM_BLOCKING");
+  long long kc, mc, nc;
+  if (env && sscanf(env, "%lld,%lld,%lld", &kc, &mc, &nc) == 3 && kc >= 16 && mc >= 16 && nc >= 64) {
+    b->kc = clamp64(kc, 16, 4096);
+    b->mc = clamp64(mc, 16, 8192);
+    b->nc = clamp64(nc, 64, 1 << 16);
+    b->source = "GPTKIT_GEMM_BLOCKING";
+  }
+}
+
+const gemm_blocking *gemm_get_blocking(void) {
+  pthread_once(&blocking_once, blocking_init);
+  return &blocking;
+}
 
 /* Per-thread packing buffers, grown on demand and kept (no allocation per call). */
 static _Thread_local float *tls_pack_a, *tls_pack_b;
@@ -124,7 +263,7 @@ static void zero_or_keep_c(int64_t M, int64_t N, float *c, int64_t c_rs, int bet
 static void gemm_macro(const gemm_ukernel *uk, int64_t M, int64_t nc, int64_t kc, const float *a, int64_t a_rs,
                        int64_t a_cs, const float *pb, float *c, int64_t c_rs, float alpha, int beta, float *pa) {
   const int mr = uk->mr, nr = uk->nr;
-  const int64_t mc_max = (GEMM_MC / mr) * mr;
+  const int64_t mc_max = gemm_get_blocking()->mc / mr * mr;
   float tile[16 * 64] __attribute__((aligned(64)));
   for (int64_t ic = 0; ic < M; ic += mc_max) {
     int64_t mc = M - ic < mc_max ? M - ic : mc_max;
@@ -163,7 +302,7 @@ static void gemm_macro(const gemm_ukernel *uk, int64_t M, int64_t nc, int64_t kc
 
 /* This thread's A packing buffer for M rows and kc columns, in *pa; returns 0 or the bytes that failed. */
 static size_t pack_a_buffer(const gemm_ukernel *uk, int64_t M, int64_t kc, float **pa) {
-  const int64_t mc_max = (GEMM_MC / uk->mr) * uk->mr;
+  const int64_t mc_max = gemm_get_blocking()->mc / uk->mr * uk->mr;
   const int64_t mc_alloc = M < mc_max ? (M + uk->mr - 1) / uk->mr * uk->mr : mc_max;
   size_t failed = grow(&tls_pack_a, &tls_pack_a_size, (size_t)(mc_alloc * kc));
   *pa = tls_pack_a;
@@ -184,18 +323,33 @@ size_t gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs
     zero_or_keep_c(M, N, c, c_rs, beta);
     return 0;
   }
-  if (M <= GEMV_MAX_M && (b_cs == 1 || b_rs == 1)) {
+  if (M <= gemv_max_m && (b_cs == 1 || b_rs == 1)) {
     /* Small M (generation, KV-cache attention): stream B once with the GEMV row kernels; packing B would
      * triple its memory traffic and a 6-row micro-kernel would mostly multiply padding. */
     const row_kernels *rk = row_kernels_get();
-    if (b_cs == 1) rk->gemv_rowmajor((int)M, a, a_rs, a_cs, b, b_rs, K, N, c, c_rs, alpha, beta);
-    else rk->gemv_transposed((int)M, a, a_rs, a_cs, b, b_cs, K, N, c, c_rs, alpha, beta);
+    if (b_cs == 1) { /* the row-major kernel keeps M accumulator strips in L1: any M up to GEMV_MAX_M */
+      rk->gemv_rowmajor((int)M, a, a_rs, a_cs, b, b_rs, K, N, c, c_rs, alpha, beta);
+    } else if (M <= GEMV_GROUP) {
+      rk->gemv_transposed((int)M, a, a_rs, a_cs, b, b_cs, K, N, c, c_rs, alpha, beta);
+    } else {
+      int64_t nb = GEMV_BLOCK_BYTES / (K * (int64_t)sizeof(float)) / 4 * 4;
+      if (nb < 4) nb = 4;
+      for (int64_t j0 = 0; j0 < N; j0 += nb) {
+        const int64_t n = N - j0 < nb ? N - j0 : nb;
+        for (int64_t r0 = 0; r0 < M; r0 += GEMV_GROUP) {
+          const int m = (int)(M - r0 < GEMV_GROUP ? M - r0 : GEMV_GROUP);
+          rk->gemv_transposed(m, a + r0 * a_rs, a_rs, a_cs, b + j0 * b_cs, b_cs, K, n, c + r0 * c_rs + j0, c_rs,
+                              alpha, beta);
+        }
+      }
+    }
     return 0;
   }
   const gemm_ukernel *uk = gemm_select_ukernel(cpu_isa());
   const int nr = uk->nr;
-  const int64_t kc_max = K < GEMM_KC ? K : GEMM_KC;
-  const int64_t nc_max = (GEMM_NC / nr) * nr;
+  const gemm_blocking *blk = gemm_get_blocking();
+  const int64_t kc_max = K < blk->kc ? K : blk->kc;
+  const int64_t nc_max = blk->nc / nr * nr;
   /* A row-major B exactly one panel wide (N = nr = row stride: a 64-wide head in attention) already has the
    * packed layout: use it in place. */
   const int b_is_panel = N == nr && b_cs == 1 && b_rs == nr;
@@ -228,13 +382,13 @@ size_t gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs
 int gemm_panel_width(void) { return gemm_select_ukernel(cpu_isa())->nr; }
 
 int64_t gemm_packed_b_floats(int64_t K, int64_t N) {
-  if (K <= 0 || K > GEMM_KC) return 0; /* one KC block only */
+  if (K <= 0 || K > gemm_get_blocking()->kc) return 0; /* one KC block only */
   int64_t nr = gemm_panel_width();
   return K * ((N + nr - 1) / nr * nr);
 }
 
 int gemm_pack_b_full(int64_t K, int64_t N, const float *b, int64_t b_rs, int64_t b_cs, float *dst) {
-  if (K <= 0 || K > GEMM_KC) return 0;
+  if (K <= 0 || K > gemm_get_blocking()->kc) return 0;
   if (N > 0) pack_b_block(gemm_select_ukernel(cpu_isa()), K, N, b, b_rs, b_cs, dst);
   return 1;
 }
@@ -313,7 +467,7 @@ size_t gemm(const gemm_args *g) {
   }
   const gemm_ukernel *uk = gemm_select_ukernel(cpu_isa());
   gemm_job job = {.g = g, .mr = uk->mr, .nr = uk->nr, .tm = 1, .tn = 1};
-  job.gemv = g->M <= GEMV_MAX_M && (g->b_cs == 1 || g->b_rs == 1);
+  job.gemv = g->M <= gemv_max_m && (g->b_cs == 1 || g->b_rs == 1);
   double flops = 2.0 * (double)g->batch * (double)g->M * (double)g->N * (double)(g->K > 0 ? g->K : 1);
   int want = threads_for(flops, job.gemv ? GEMV_PARALLEL_GRAIN : GEMM_PARALLEL_GRAIN);
   int overlap = c_batches_overlap(g);

@@ -77,7 +77,17 @@ size_t gemm(const gemm_args *g);
 size_t gemm_serial(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
                    int64_t b_rs, int64_t b_cs, float *c, int64_t c_rs, float alpha, int beta);
 
-/* B pre-packed once for many products. Only K <= KC (256) can be: gemm_packed_b_floats is then the buffer size,
+/* Cache blocking of the packed GEMM, derived once from the CPU's cache sizes (gemm.c explains the rule). */
+typedef struct {
+  int64_t kc, mc, nc;     /* MC and NC are rounded down to the kernel's MR and NR at use */
+  int64_t l1d, l2, l3;    /* data cache sizes in bytes as read (0 = unknown; L3 is reported, not used) */
+  const char *source;     /* where the sizes came from: "sysfs", "cpuid leaf 4", ... */
+} gemm_blocking;
+const gemm_blocking *gemm_get_blocking(void);
+/* Rows up to which a GEMM streams B without packing it (default 4, at most 16); returns the previous value. */
+int gemm_set_gemv_max_m(int m);
+
+/* B pre-packed once for many products. Only K <= KC (128 or more, see gemm_blocking) can be: gemm_packed_b_floats is then the buffer size,
  * else 0, and gemm_pack_b_full returns 0 without packing. Column j0 of a packed B, j0 a multiple of
  * gemm_panel_width(), starts at pb + j0*K, so column ranges of it can be multiplied separately. */
 int gemm_panel_width(void);
@@ -101,6 +111,11 @@ typedef struct {
   const char *name;
 } gemm_ukernel;
 const gemm_ukernel *gemm_select_ukernel(int isa);
+
+/* ---- Memory bandwidth probe (bandwidth.c) ---- */
+enum { STREAM_READ = 0, STREAM_COPY = 1, STREAM_TRIAD = 2 };
+/* On pool_threads() threads: READ returns the sum of b[0:n]; COPY a = b; TRIAD a = b + scalar * c (else 0). */
+double stream_kernel(int kind, float *a, const float *b, const float *c, int64_t n, float scalar);
 
 /* ---- Fused row kernels (fused.c) ---- */
 void softmax_forward(const float *x, float *y, int64_t rows, int64_t cols);
@@ -138,5 +153,21 @@ typedef struct {
 /* Both return 0, or the bytes of an allocation that failed (see Memory above). */
 size_t attention_forward(const attention_args *a);
 size_t attention_backward(const attention_args *a);
+
+/* ---- Packed weights for inference (quant.c) ---- */
+/* Storage formats of an (N, K) weight matrix, row-major: f32, bf16 (uint16 bits), int8 with one f32 scale per row. */
+enum { PACK_F32 = 0, PACK_BF16 = 1, PACK_INT8 = 2 };
+/* dst (rows x cols, row-major, in `dtype`) = src(i, j) = src[i*rs + j*cs], e.g. a Conv1D [in, out] weight read as
+ * Linear (out, in) with rs = 1, cs = out; int8 also writes scales[rows]. Returns 0 or the bytes that failed. */
+size_t pack_weights(int dtype, int64_t rows, int64_t cols, const float *src, int64_t rs, int64_t cs, void *dst,
+                    float *scales);
+/* y (M x N, row stride ldy) = x (M x K, row stride ldx) @ W^T (+ y when beta = 1), W (N x K) packed as bf16 or
+ * int8 (scales: N floats). Returns 0 or the bytes of an allocation that failed. */
+size_t packed_linear(int dtype, int64_t M, int64_t N, int64_t K, const float *x, int64_t ldx, const void *w,
+                     const float *scales, float *y, int64_t ldy, int beta);
+/* Index of the first NaN or infinity in x[0:n], or -1. */
+int64_t first_non_finite(const float *x, int64_t n);
+/* 'avx512bf16' (vdpbf16ps for bf16), 'avx512', 'avx2' or 'portable'. */
+const char *packed_path_name(void);
 
 #endif

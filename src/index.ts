@@ -61,8 +61,22 @@ export {
   placeModelTensors,
   extraParameters,
   type LayoutEntry,
+  type LoadGPT2Options,
 } from './models/gpt/gpt2-weights.js';
-export { resolveModel, type ModelSource, type ResolveModelOptions } from './models/gpt/source.js';
+export {
+  resolveModel,
+  type BuildOptions,
+  type ModelSource,
+  type ResolveModelOptions,
+} from './models/gpt/source.js';
+export {
+  quantizeModel,
+  parseWeightDtype,
+  modelWeightDtype,
+  modelWeightBytes,
+  type WeightDtype,
+} from './models/gpt/quantize.js';
+export { WEIGHT_DTYPES } from './backend/index.js';
 export {
   saveAdapters,
   loadAdapters,

@@ -213,6 +213,33 @@ test('gemm: block edges, multi-block K, GEMV shapes, alpha', { skip }, () => {
   });
 });
 
+test('gemm: GEMV with up to 16 rows when asked (setGemvRows, batched decoding)', { skip }, () => {
+  const cases: GemmCase[] = [];
+  for (const [la, lb] of [
+    ['n', 'n'],
+    ['n', 't'],
+    ['t', 't'],
+    ['s', 's'],
+  ] as Array<[Layout, Layout]>) {
+    for (const beta of [0, 1] as const) {
+      // above 4 rows: groups of 4 over blocks of B^T (K = 3000: 20 rows of B^T per block, N ends mid-block)
+      for (const M of [1, 5, 7, 8, 13, 16, 17]) cases.push({ batch: 1, M, N: 1000, K: 77, la, lb, beta });
+      for (const M of [6, 16]) cases.push({ batch: 1, M, N: 45, K: 3000, la, lb, beta });
+      cases.push({ batch: 1, M: 9, N: 9001, K: 300, la, lb, beta }); // split between threads
+    }
+  }
+  const previous = native!.setGemvRows!(16);
+  try {
+    assert.equal(previous, 4, 'the default limit');
+    withThreads(native!, (threads) => {
+      for (const cs of cases) runGemmCase(native!, cs, threads);
+    });
+  } finally {
+    native!.setGemvRows!(previous);
+  }
+  assert.throws(() => native!.setGemvRows!(17), /rows must be an integer in 1\.\.16/);
+});
+
 test('gemm: batched, shared B, overlapping C batches', { skip }, () => {
   const cases: GemmCase[] = [];
   for (const [la, lb] of [

@@ -91,11 +91,67 @@ export interface AdamWArgs {
   step: number;
 }
 
+/**
+ * How a weight matrix is stored: f32 (the reference), bf16 (the top 16 bits of the f32, rounded to nearest even)
+ * or int8 (per-row symmetric: W[j, :] = scales[j] * q[j, :], q in [-127, 127], scales[j] = max|W[j, :]| / 127).
+ */
+export type WeightDtype = 'f32' | 'bf16' | 'int8';
+export const WEIGHT_DTYPES: readonly WeightDtype[] = ['f32', 'bf16', 'int8'];
+
+/** An (rows, cols) matrix held as bf16 or int8 for inference, row-major; rows are a Linear's output features. */
+export interface PackedMatrix {
+  readonly dtype: 'bf16' | 'int8';
+  readonly rows: number;
+  readonly cols: number;
+  /** bf16 bits (Uint16Array) or int8 values (Int8Array), rows * cols. */
+  readonly data: Uint16Array | Int8Array;
+  /** int8: one scale per row; null for bf16. */
+  readonly scales: Float32Array | null;
+}
+
+/**
+ * dst (rows x cols, row-major) = src(i, j) = src[srcOffset + i*srcRowStride + j*srcColStride], converted to
+ * dst's format: Float32Array (a strided copy: the Conv1D [in, out] -> Linear (out, in) transpose), Uint16Array
+ * (bf16) or Int8Array (int8, with scales[i] written). Results are bit-identical on every backend.
+ */
+export interface PackArgs {
+  rows: number;
+  cols: number;
+  src: Float32Array;
+  srcOffset: number;
+  srcRowStride: number;
+  srcColStride: number;
+  dst: Float32Array | Uint16Array | Int8Array;
+  /** rows floats, for an Int8Array dst. */
+  scales?: Float32Array;
+}
+
+/** y[i, j] = sum_p x[i, p] * W[j, p] (+ y[i, j] when beta = 1): x (M, K) and y (M, N) row-major f32, W packed (N, K). */
+export interface PackedLinearArgs {
+  M: number;
+  N: number;
+  K: number;
+  x: Float32Array;
+  xOffset: number;
+  xRowStride: number;
+  w: PackedMatrix;
+  y: Float32Array;
+  yOffset: number;
+  yRowStride: number;
+  beta: 0 | 1;
+}
+
 export interface Backend {
   readonly name: 'js' | 'native';
   /** Number of threads this backend's kernels use (1 for js). */
   threads(): number;
   setThreads(n: number): void;
+  /**
+   * GEMMs with up to `rows` rows (1..16; default 4) stream B without packing it, reading each weight once
+   * for all rows (batched decoding). Returns the previous limit. Results then depend on how many rows
+   * share a call (the paths round differently), so it is opt-in. Absent on backends without the choice.
+   */
+  setGemvRows?(rows: number): number;
 
   gemm(args: GemmArgs): void;
 
@@ -174,6 +230,33 @@ export interface Backend {
 
   /** PyTorch AdamW: p -= lr*wd*p; m,v moments; p -= lr * mhat / (sqrt(vhat) + eps). */
   adamw(args: AdamWArgs): void;
+
+  /** Convert / transpose weights into their inference storage (loading, quantizeModel). */
+  packWeights(args: PackArgs): void;
+  /**
+   * x @ W^T with W held as bf16 or int8, f32 accumulation. The native AVX512_BF16 path rounds x to bf16 too
+   * (vdpbf16ps): its results differ from the js reference by up to ~2^-8 of sum |x_p W_jp|; others by f32 rounding.
+   */
+  packedLinear(args: PackedLinearArgs): void;
+  /** Index of the first NaN or infinity in x, or -1 (loading checks every weight it reads). */
+  firstNonFinite(x: Float32Array): number;
+}
+
+const bitsF32 = new Float32Array(1);
+const bitsU32 = new Uint32Array(bitsF32.buffer);
+
+/** bf16 bits -> the f32 value they are the top half of. */
+export function bf16ToF32(h: number): number {
+  bitsU32[0] = h << 16;
+  return bitsF32[0];
+}
+
+/** f32 -> bf16 bits, round to nearest even; NaN stays NaN (what torch's .to(torch.bfloat16) does). */
+export function f32ToBf16(f: number): number {
+  bitsF32[0] = f;
+  const u = bitsU32[0];
+  if ((u & 0x7fffffff) > 0x7f800000) return ((u >>> 16) | 0x40) & 0xffff;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
 /** 32-bit finaliser of MurmurHash3: a bijective mix of all input bits. */
@@ -194,4 +277,35 @@ export function dropoutRowBase(seed: number, bh: number, queryPos: number): numb
 /** Uniform in [0, 1) with 24 bits for key position j of a row: the weight is kept when it is >= p. */
 export function dropoutUniform(rowBase: number, keyPos: number): number {
   return (fmix32((rowBase + Math.imul(keyPos, 0x9e3779b9)) >>> 0) >>> 8) / 16777216;
+}
+
+/**
+ * One row of int8 (the quantizer every backend matches bit for bit): returns the row's scale, writes q.
+ * Each step rounds to f32 as the C code does: inv = 127 / amax, v = src * inv, q = v rounded half to even.
+ */
+export function quantizeRowInt8(
+  src: Float32Array,
+  srcOffset: number,
+  stride: number,
+  n: number,
+  q: Int8Array,
+  qOffset: number,
+): number {
+  let amax = 0;
+  for (let j = 0; j < n; j++) {
+    const a = Math.abs(src[srcOffset + j * stride]);
+    if (a > amax) amax = a; // NaN is skipped, as in C
+  }
+  if (amax === 0) {
+    q.fill(0, qOffset, qOffset + n);
+    return 0;
+  }
+  const inv = Math.fround(127 / amax);
+  for (let j = 0; j < n; j++) {
+    const v = Math.fround(src[srcOffset + j * stride] * inv);
+    // Adding 1.5 * 2^23 in f32 leaves no fraction bits: round half to even, as the C code does.
+    const r = Math.fround(Math.fround(v + 12582912) - 12582912);
+    q[qOffset + j] = Math.max(-127, Math.min(127, r));
+  }
+  return Math.fround(amax / 127);
 }

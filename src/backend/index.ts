@@ -13,7 +13,12 @@ export type {
   AttentionArgs,
   AttentionBackwardArgs,
   AdamWArgs,
+  PackArgs,
+  PackedLinearArgs,
+  PackedMatrix,
+  WeightDtype,
 } from './backend.js';
+export { WEIGHT_DTYPES } from './backend.js';
 export { jsBackend };
 
 let active: Backend | null = null;

@@ -1,5 +1,6 @@
 // Argument parsers for commander options: numbers with range checks and messages that name the flag.
 import { InvalidArgumentError } from 'commander';
+import { parseWeightDtype, type WeightDtype } from '../index.js';
 
 export function parseIntArg(flag: string, min = -Infinity) {
   return (value: string): number => {
@@ -18,3 +19,16 @@ export function parseFloatArg(flag: string, min = -Infinity) {
     return n;
   };
 }
+
+/** `--dtype f32|bf16|int8`: the library's parseWeightDtype, with commander's error type. */
+export function parseDtypeArg(value: string): WeightDtype {
+  try {
+    return parseWeightDtype(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+export const DTYPE_HELP =
+  'weights in memory: f32 (the reference), bf16 (half the memory) or int8 (per-channel, a quarter); ' +
+  'computed with f32 accumulation';

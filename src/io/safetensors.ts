@@ -1,5 +1,6 @@
 // The safetensors format (https://github.com/huggingface/safetensors): validated header parsing, streaming loads
-// into caller-owned Float32Arrays (F32/F16/BF16), and atomic streaming F32 saves. No mmap and no big-endian hosts.
+// into caller-owned Float32Arrays (F32/F16/BF16), positioned reads of tensor bytes for callers that convert as
+// they load (openSafetensors), and atomic streaming F32 saves. No mmap and no big-endian hosts.
 import { open, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { openAtomicWrite } from './atomic.js';
@@ -322,6 +323,52 @@ export async function loadSafetensors(
   } finally {
     await fh.close();
   }
+}
+
+/** An open safetensors file for callers that place (or convert) each tensor themselves. */
+export interface SafetensorsReader {
+  header: SafetensorsHeader;
+  /**
+   * Read bytes [begin, begin + dst.byteLength) of a tensor's data into dst, as positioned reads of
+   * options.chunkBytes with options.concurrency of them in flight (default 8 MiB, 2).
+   */
+  read(info: TensorInfo, dst: Uint8Array, begin?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openSafetensors(path: string, options: LoadOptions = {}): Promise<SafetensorsReader> {
+  if (endianness() !== 'LE') throw new Error(`${path}: loading safetensors needs a little-endian host`);
+  const chunk = Math.max(8, Math.floor((options.chunkBytes ?? DEFAULT_CHUNK_BYTES) / 8) * 8);
+  const concurrency = Math.max(1, Math.floor(options.concurrency ?? DEFAULT_CONCURRENCY));
+  const fh = await open(path, 'r');
+  let header: SafetensorsHeader;
+  try {
+    header = await readHeaderFrom(fh, path);
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+  const read = async (info: TensorInfo, dst: Uint8Array, begin = 0): Promise<void> => {
+    if (begin < 0 || begin + dst.byteLength > info.byteLength)
+      throw new Error(
+        `${path}: tensor '${info.name}': bytes ${begin}..${begin + dst.byteLength} are outside it`,
+      );
+    const where = (): string => `${path}: tensor '${info.name}'`;
+    const start = header.dataStart + info.dataOffsets[0] + begin;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < dst.byteLength) {
+        const off = next;
+        next = Math.min(dst.byteLength, off + chunk);
+        await readAt(fh, dst.subarray(off, next), start + off, where);
+      }
+    };
+    // allSettled: every read in flight must finish before the caller may reuse dst or close the file.
+    const results = await Promise.allSettled(Array.from({ length: concurrency }, worker));
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
+  };
+  return { header, read, close: () => fh.close() };
 }
 
 export interface NamedTensor {

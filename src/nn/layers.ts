@@ -5,6 +5,7 @@ import { globalRng, type Rng } from '../tensor/rng.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { empty } from '../tensor/tensor.js';
 import { Module, parameter } from './module.js';
+import { packedEmbedding } from '../ops/linear.js';
 
 let initialise = true;
 
@@ -43,7 +44,7 @@ export class Linear extends Module {
     this.bias = bias ? uniformParam([outFeatures], -bound, bound, rng) : null;
   }
 
-  /** x (..., in) -> (..., out) = x @ W^T + b */
+  /** x (..., in) -> (..., out) = x @ W^T + b; a bf16 / int8 weight (inference) takes the packed kernel. */
   forward(x: Tensor): Tensor {
     return ops.linear(x, this.weight, this.bias);
   }
@@ -62,9 +63,9 @@ export class Embedding extends Module {
     this.weight = parameter(initialise ? ops.randn([num, dim], { rng }) : empty([num, dim]));
   }
 
-  /** ids (...) int32 -> (..., dim) */
+  /** ids (...) int32 -> (..., dim); a bf16 / int8 weight (inference storage) is dequantized per row. */
   forward(ids: Tensor): Tensor {
-    return ops.embedding(this.weight, ids);
+    return this.weight.packed ? packedEmbedding(this.weight, ids) : ops.embedding(this.weight, ids);
   }
 }
 

@@ -1,8 +1,9 @@
 // Fused linear layer: y = x @ W^T + b in one GEMM (bias pre-filled, accumulate), with a backward that
 // adds dW and db straight into a leaf parameter's .grad (GEMM with beta = 1) instead of allocating them.
-import type { FloatArray, GemmArgs } from '../backend/index.js';
-import { record } from '../tensor/autograd.js';
-import { empty, keep, shapeStr, type Tensor } from '../tensor/tensor.js';
+// A weight held as bf16 / int8 (inference storage, see packWeight) takes the backend's packed kernel instead.
+import { getBackend, type FloatArray, type GemmArgs, type PackedMatrix } from '../backend/index.js';
+import { isGradEnabled, record } from '../tensor/autograd.js';
+import { empty, fromPacked, keep, shapeStr, type Tensor } from '../tensor/tensor.js';
 import { assertFloat, backendFor } from './util.js';
 import { contiguous } from './view.js';
 
@@ -24,16 +25,13 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
       `linear: input ${shapeStr(x.shape)}, weight ${shapeStr(weight.shape)}${bias ? `, bias ${shapeStr(bias.shape)}` : ''} do not fit`,
     );
   }
+  if (weight.packed) return packedLinear(x, weight, weight.packed, bias);
   const xc = contiguous(x);
   const w = contiguous(weight);
   const rows = inp === 0 ? 0 : xc.size / inp;
   const y = empty([...x.shape.slice(0, -1), out], x.dtype);
   const bk = backendFor(x);
-  if (bias) {
-    const bc = contiguous(bias);
-    const bd = bc.data.subarray(bc.offset, bc.offset + out);
-    for (let r = 0; r < rows; r++) y.data.set(bd, r * out);
-  }
+  fillBias(y, bias, rows, out);
   type Args = Omit<Partial<GemmArgs>, 'a' | 'b' | 'c'> &
     Pick<GemmArgs, 'M' | 'N' | 'K'> & { a: Tensor['data']; b: Tensor['data']; c: Tensor['data'] };
   const gemm = (g: Args): void =>
@@ -128,4 +126,135 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     }
     return bias ? [dx, dw, db] : [dx, dw];
   });
+}
+
+/** The bias of every row of y (rows, out), or nothing: the GEMMs then accumulate onto it (beta = 1). */
+function fillBias(y: Tensor, bias: Tensor | null, rows: number, out: number): void {
+  if (!bias) return;
+  const bc = contiguous(bias);
+  const bd = bc.data.subarray(bc.offset, bc.offset + out);
+  for (let r = 0; r < rows; r++) y.data.set(bd, r * out);
+}
+
+/** Inference only: x (..., in) @ W^T + b with W held packed; no gradient flows through it. */
+function packedLinear(x: Tensor, weight: Tensor, w: PackedMatrix, bias: Tensor | null): Tensor {
+  const [out, inp] = weight.shape;
+  const name = weight.name ? ` '${weight.name}'` : '';
+  if (weight.offset !== 0 || !weight.isContiguous() || out !== w.rows || inp !== w.cols)
+    throw new Error(
+      `linear: a view of the ${w.dtype} weight${name} cannot be multiplied; use the weight itself`,
+    );
+  if (x.dtype !== 'float32')
+    throw new Error(`linear: ${w.dtype} weights${name} take float32 inputs, got ${x.dtype}`);
+  if (isGradEnabled() && (x.requiresGrad || bias?.requiresGrad))
+    throw new Error(
+      `linear: the weight${name} is held as ${w.dtype} for inference; gradients cannot flow through it (load the model as f32 to train)`,
+    );
+  const xc = contiguous(x);
+  const rows = inp === 0 ? 0 : xc.size / inp;
+  const y = empty([...x.shape.slice(0, -1), out], 'float32');
+  fillBias(y, bias, rows, out);
+  getBackend().packedLinear({
+    M: rows,
+    N: out,
+    K: inp,
+    x: xc.data as Float32Array,
+    xOffset: xc.offset,
+    xRowStride: inp,
+    w,
+    y: y.data as Float32Array,
+    yOffset: 0,
+    yRowStride: out,
+    beta: bias ? 1 : 0,
+  });
+  return y;
+}
+
+/** Storage for a (rows, cols) weight in `dtype` (zeros), to be filled by packWeightInto. */
+export function allocatePacked(dtype: 'bf16' | 'int8', rows: number, cols: number): PackedMatrix {
+  const n = rows * cols;
+  const data = dtype === 'bf16' ? new Uint16Array(n) : new Int8Array(n);
+  // Fresh and untouched: huge pages make its first touch (loading) and its streaming (decoding) cheaper.
+  getBackend().adviseHugePages?.(data.buffer as ArrayBuffer);
+  return {
+    dtype,
+    rows,
+    cols,
+    data,
+    scales: dtype === 'int8' ? new Float32Array(rows) : null,
+  } as PackedMatrix;
+}
+
+/**
+ * Convert rows [row0, row0 + rows) of a weight from f32 source data into `dst` (a packed matrix, or the
+ * Float32Array of an f32 weight): element (i, j) of the source is src[srcOffset + i*rowStride + j*colStride].
+ */
+export function packWeightInto(
+  dst: PackedMatrix | Float32Array,
+  cols: number,
+  src: Float32Array,
+  s: { srcOffset?: number; rowStride: number; colStride: number; row0?: number; rows: number },
+): void {
+  const row0 = s.row0 ?? 0;
+  const span = (a: Float32Array | Uint16Array | Int8Array) => a.subarray(row0 * cols, (row0 + s.rows) * cols);
+  const packed = dst instanceof Float32Array ? null : dst;
+  getBackend().packWeights({
+    rows: s.rows,
+    cols,
+    src,
+    srcOffset: s.srcOffset ?? 0,
+    srcRowStride: s.rowStride,
+    srcColStride: s.colStride,
+    dst: span(packed ? packed.data : (dst as Float32Array)),
+    scales: packed?.scales?.subarray(row0, row0 + s.rows),
+  });
+}
+
+/** A new tensor holding a 2-d float32 weight (out, in) as bf16 or int8 (it shares nothing with the original). */
+export function packWeight(weight: Tensor, dtype: 'bf16' | 'int8'): Tensor {
+  if (weight.ndim !== 2 || weight.dtype !== 'float32' || weight.packed)
+    throw new Error(`packWeight: expected a 2-d float32 weight, got ${weight}`);
+  const [rows, cols] = weight.shape;
+  const packed = allocatePacked(dtype, rows, cols);
+  packWeightInto(packed, cols, weight.data as Float32Array, {
+    srcOffset: weight.offset,
+    rowStride: weight.strides[0],
+    colStride: weight.strides[1],
+    rows,
+  });
+  const t = fromPacked(packed);
+  t.name = weight.name;
+  return t;
+}
+
+/** Embedding lookup in a packed (V, C) weight: ids (...) int32 -> (..., C), rows dequantized to f32. */
+export function packedEmbedding(weight: Tensor, idsTensor: Tensor): Tensor {
+  const w = weight.packed;
+  if (!w) throw new Error(`packedEmbedding: ${weight} is not packed`);
+  if (idsTensor.dtype !== 'int32')
+    throw new Error(`embedding: indices must be int32, got ${idsTensor.dtype} ${shapeStr(idsTensor.shape)}`);
+  const ic = contiguous(idsTensor);
+  const ids = (ic.data as Int32Array).subarray(ic.offset, ic.offset + ic.size);
+  for (let i = 0; i < ids.length; i++)
+    if (ids[i] < 0 || ids[i] >= w.rows)
+      throw new Error(`embedding: index ${ids[i]} at position ${i} is out of range [0, ${w.rows})`);
+  const C = w.cols;
+  const out = empty([...idsTensor.shape, C], 'float32');
+  const od = out.data as Float32Array;
+  if (w.dtype === 'bf16') {
+    const o32 = new Uint32Array(od.buffer, od.byteOffset, ids.length * C);
+    const d = w.data;
+    for (let i = 0; i < ids.length; i++) {
+      const src = ids[i] * C;
+      for (let j = 0; j < C; j++) o32[i * C + j] = d[src + j] << 16;
+    }
+  } else {
+    const d = w.data;
+    for (let i = 0; i < ids.length; i++) {
+      const src = ids[i] * C;
+      const scale = w.scales![ids[i]];
+      for (let j = 0; j < C; j++) od[i * C + j] = d[src + j] * scale;
+    }
+  }
+  return out;
 }

@@ -1,6 +1,7 @@
 // Tensor: a strided view (shape, strides, offset) over reference-counted pooled storage, plus the
 // autograd bookkeeping (requiresGrad, grad, the node that produced it). Ops live in src/ops, not here.
 import { pool, BYTES, type AnyTypedArray, type DType } from './pool.js';
+import type { PackedMatrix } from '../backend/backend.js';
 
 export type { DType } from './pool.js';
 
@@ -10,6 +11,11 @@ export class Storage {
   constructor(
     public data: AnyTypedArray,
     readonly pooled: boolean,
+    /**
+     * Inference weights held as bf16 or int8 (data is then empty): only linear and the embedding lookup
+     * read them, through the backend's packed kernels; any other access to `data` throws.
+     */
+    readonly packed: PackedMatrix | null = null,
   ) {}
 
   retain(): void {
@@ -107,7 +113,19 @@ export class Tensor {
 
   /** The raw backing array (may be larger than the tensor or strided; see isContiguous). */
   get data(): AnyTypedArray {
-    return this.storage.data;
+    const s = this.storage;
+    if (s.packed) {
+      throw new Error(
+        `tensor${this.name ? ` '${this.name}'` : ''} ${shapeStr(this.shape)} holds ${s.packed.dtype} weights for inference: ` +
+          'only linear layers and embedding lookups can read it (load the model as f32 for anything else)',
+      );
+    }
+    return s.data;
+  }
+
+  /** The bf16 / int8 weights this tensor holds (inference storage), or null for an ordinary tensor. */
+  get packed(): PackedMatrix | null {
+    return this.storage.packed;
   }
 
   get ndim(): number {
@@ -154,7 +172,7 @@ export class Tensor {
   }
 
   toString(): string {
-    return `Tensor(${this.dtype}, ${shapeStr(this.shape)}${this.requiresGrad ? ', requiresGrad' : ''})`;
+    return `Tensor(${this.packed ? this.packed.dtype : this.dtype}, ${shapeStr(this.shape)}${this.requiresGrad ? ', requiresGrad' : ''})`;
   }
 }
 
@@ -193,6 +211,11 @@ export function fromTypedArray(data: AnyTypedArray, shape: readonly number[]): T
     throw new Error(`fromTypedArray: ${data.length} elements do not fill shape ${shapeStr(shape)}`);
   }
   return new Tensor(new Storage(data, false), shape);
+}
+
+/** A (rows, cols) tensor over packed inference weights; computations see the float32 values they stand for. */
+export function fromPacked(packed: PackedMatrix): Tensor {
+  return new Tensor(new Storage(new Float32Array(0), false, packed), [packed.rows, packed.cols]);
 }
 
 /**

@@ -1,5 +1,6 @@
 // Using a trained classifier: load it (a model directory, or LoRA adapters on their base model) with its
 // class names and the token it reads, and classify texts as it was trained to (same padding length).
+import type { WeightDtype } from '../backend/backend.js';
 import { ClassificationDataset } from '../data/classification.js';
 import type { GPTModel } from '../models/gpt/gpt.js';
 import { resolveModel } from '../models/gpt/source.js';
@@ -24,7 +25,7 @@ export interface Classification {
 }
 
 /** Load a classifier saved by finetuneClassifier (a directory, or an adapter directory). */
-export async function loadClassifier(spec: string): Promise<Classifier> {
+export async function loadClassifier(spec: string, o: { dtype?: WeightDtype } = {}): Promise<Classifier> {
   const src = await resolveModel(spec, { names: 'pretrained' });
   if (src.config.numClasses === undefined)
     throw new Error(
@@ -34,7 +35,7 @@ export async function loadClassifier(spec: string): Promise<Classifier> {
   const token = (src.gptkit.classify_token ?? 'last') as ClassifyToken;
   if (!TOKEN_CHOICES.includes(token)) throw new Error(`${spec}: unknown classify token '${String(token)}'`);
   const maxLength = typeof src.gptkit.max_length === 'number' ? src.gptkit.max_length : undefined;
-  const model = (await src.build()).eval();
+  const model = (await src.build({ dtype: o.dtype })).eval();
   const labels = src.labels ?? Array.from({ length: src.config.numClasses }, (_, i) => String(i));
   return { model, labels, token, maxLength, tokenizer: loadGpt2Tokenizer() };
 }

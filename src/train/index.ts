@@ -4,8 +4,10 @@ export {
   PRETRAIN_OPTIONS,
   DEFAULT_CONTEXT_LENGTH,
   greedySample,
+  formatPretrainTiming,
   type PretrainOptions,
   type PretrainResult,
+  type PretrainTiming,
   type RunInfo,
 } from './pretrain.js';
 export {
@@ -15,6 +17,7 @@ export {
   TrainingDivergedError,
   type TrainerSetup,
   type TrainerResult,
+  type RunTiming,
   type TrainerHooks,
   type ResumableBatches,
   type StepProgress,

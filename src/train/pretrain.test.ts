@@ -51,6 +51,18 @@ before(async () => {
 });
 
 describe('pretrain: the loop', () => {
+  it("reports where the time went, and the final model shares the last checkpoint's files", () => {
+    const t = reference.timing;
+    for (const [k, v] of Object.entries(t)) assert.ok(Number.isFinite(v) && v >= 0, `timing.${k} = ${v}`);
+    assert.ok(t.steps > 0 && t.evaluation > 0 && t.endOfEpoch > 0 && t.checkpoints > 0, JSON.stringify(t));
+    const parts = t.steps + t.evaluation + t.endOfEpoch + t.checkpoints + t.setup + t.finalWrites;
+    assert.ok(parts <= t.total + 1e-6, `the parts (${parts} s) fit in the total (${t.total} s)`);
+    assert.deepEqual(
+      readFileSync(join(reference.modelDir!, 'model.safetensors')),
+      readFileSync(join(reference.checkpointDir!, 'model.safetensors')),
+    );
+  });
+
   it('follows train_model_simple: evaluations at steps 0, 5, ..., tokens seen, one sample per epoch', async () => {
     const lines: string[] = [];
     const samples: number[] = [];

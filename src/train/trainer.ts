@@ -165,6 +165,20 @@ export interface TrainerSetup<B> {
   hooks?: TrainerHooks;
 }
 
+/** Where the wall time of this session went, in seconds (a resumed run counts from the resume). */
+export interface RunTiming {
+  /** Optimizer steps: forward, backward, clipping, optimizer update. */
+  steps: number;
+  /** The periodic evaluations (train and validation loss). */
+  evaluation: number;
+  /** The task's end-of-epoch work (pretraining: the greedy sample). */
+  endOfEpoch: number;
+  /** Checkpoint writes. */
+  checkpoints: number;
+  /** All of runTrainer, the above included (also metrics lines, batches, progress callbacks). */
+  total: number;
+}
+
 export interface TrainerResult {
   steps: number;
   totalSteps: number;
@@ -178,6 +192,7 @@ export interface TrainerResult {
   checkpointDir: string | null;
   /** True when stopAfterSteps or shouldStop ended the run early (the end of the run was not reached). */
   stopped: boolean;
+  timing: RunTiming;
 }
 
 function jsonLine(v: unknown): string {
@@ -224,8 +239,19 @@ export async function runTrainer<B>(s: TrainerSetup<B>): Promise<TrainerResult> 
   let sessionTokens = 0;
   let sessionSteps = 0;
   let lastSaveTime = performance.now();
+  const timing: RunTiming = { steps: 0, evaluation: 0, endOfEpoch: 0, checkpoints: 0, total: 0 };
+  /** fn(), its wall time added to timing[key]. */
+  const timed = <T>(key: Exclude<keyof RunTiming, 'total'>, fn: () => T): T => {
+    const start = performance.now();
+    const done = () => (timing[key] += (performance.now() - start) / 1000);
+    const r = fn();
+    if (r instanceof Promise) return r.finally(done) as T;
+    done();
+    return r;
+  };
 
-  const save = async (epochIndex: number): Promise<void> => {
+  const save = (epochIndex: number): Promise<void> => timed('checkpoints', () => saveNow(epochIndex));
+  const saveNow = async (epochIndex: number): Promise<void> => {
     lastSaveTime = performance.now();
     if (!parametersFinite(model)) {
       const last = Math.max(step - 1, 0);
@@ -318,7 +344,7 @@ export async function runTrainer<B>(s: TrainerSetup<B>): Promise<TrainerResult> 
         etaSeconds: ((performance.now() - t0) / 1000 / sessionSteps) * Math.max(0, totalSteps - step),
       });
       if (globalStep % s.evalFreq === 0) {
-        const { trainLoss, valLoss, values } = s.evaluate();
+        const { trainLoss, valLoss, values } = timed('evaluation', () => s.evaluate());
         const record: MetricRecord = {
           step: globalStep,
           epoch: epoch + 1,
@@ -350,7 +376,7 @@ export async function runTrainer<B>(s: TrainerSetup<B>): Promise<TrainerResult> 
       // Mid-epoch checkpoints only: the end of an epoch is saved below, after its summary.
       if (cp.saveEvery !== undefined && step % cp.saveEvery === 0 && midEpoch) await save(epoch);
     }
-    const summary = s.endOfEpoch?.(epoch + 1) ?? { lines: [] };
+    const summary = timed('endOfEpoch', () => s.endOfEpoch?.(epoch + 1) ?? { lines: [] });
     lastEpochLines = summary.lines;
     for (const line of summary.lines) log(line);
     if (summary.values) {
@@ -376,6 +402,8 @@ export async function runTrainer<B>(s: TrainerSetup<B>): Promise<TrainerResult> 
     }
   }
   if (!stopped && step !== lastSavedStep) await save(s.epochs);
+  timing.steps = stepSeconds;
+  timing.total = (performance.now() - t0) / 1000;
   return {
     steps: step,
     totalSteps,
@@ -386,5 +414,6 @@ export async function runTrainer<B>(s: TrainerSetup<B>): Promise<TrainerResult> 
     lastEpochLines,
     checkpointDir: lastCheckpoint,
     stopped,
+    timing,
   };
 }

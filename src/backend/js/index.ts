@@ -7,8 +7,10 @@ import type {
   Backend,
   FloatArray,
   GemmArgs,
+  PackArgs,
+  PackedLinearArgs,
 } from '../backend.js';
-import { dropoutRowBase, dropoutUniform } from '../backend.js';
+import { bf16ToF32, dropoutRowBase, dropoutUniform, f32ToBf16, quantizeRowInt8 } from '../backend.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
@@ -282,6 +284,43 @@ function adamw(a: AdamWArgs): void {
   }
 }
 
+function packWeights(a: PackArgs): void {
+  const { rows, cols, src, srcOffset, srcRowStride: rs, srcColStride: cs, dst } = a;
+  for (let i = 0; i < rows; i++) {
+    const o = srcOffset + i * rs;
+    if (dst instanceof Int8Array) {
+      if (!a.scales) throw new Error('packWeights: an Int8Array dst needs scales');
+      a.scales[i] = quantizeRowInt8(src, o, cs, cols, dst, i * cols);
+    } else if (dst instanceof Uint16Array) {
+      for (let j = 0; j < cols; j++) dst[i * cols + j] = f32ToBf16(src[o + j * cs]);
+    } else {
+      for (let j = 0; j < cols; j++) dst[i * cols + j] = src[o + j * cs];
+    }
+  }
+}
+
+/** y = x @ W^T with W dequantized to the f32 weights it stands for, summed in float64 (the oracle). */
+function packedLinear(g: PackedLinearArgs): void {
+  const { M, N, K, x, y, w } = g;
+  const row = new Float64Array(K);
+  for (let j = 0; j < N; j++) {
+    if (w.dtype === 'bf16') for (let p = 0; p < K; p++) row[p] = bf16ToF32(w.data[j * K + p]);
+    else for (let p = 0; p < K; p++) row[p] = w.data[j * K + p] * w.scales![j];
+    for (let i = 0; i < M; i++) {
+      const xo = g.xOffset + i * g.xRowStride;
+      let s = 0;
+      for (let p = 0; p < K; p++) s += x[xo + p] * row[p];
+      const yo = g.yOffset + i * g.yRowStride + j;
+      y[yo] = g.beta ? y[yo] + s : s;
+    }
+  }
+}
+
+function firstNonFinite(x: Float32Array): number {
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return i;
+  return -1;
+}
+
 export const jsBackend: Backend = {
   name: 'js',
   threads: () => 1,
@@ -299,4 +338,7 @@ export const jsBackend: Backend = {
   attention,
   attentionBackward,
   adamw,
+  packWeights,
+  packedLinear,
+  firstNonFinite,
 };

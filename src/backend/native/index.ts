@@ -11,6 +11,8 @@ import type {
   Backend,
   FloatArray,
   GemmArgs,
+  PackArgs,
+  PackedLinearArgs,
 } from '../backend.js';
 
 /** The addon's exports (native/binding.c). Scalars that come in groups travel in a reused Float64Array. */
@@ -95,10 +97,31 @@ export interface NativeAddon {
   ): void;
   threads(): number;
   setThreads(n: number): void;
+  setGemvRows(rows: number): number;
   /** The SIMD path in use: 'avx512' | 'avx2' | 'portable'. */
   isa(): string;
   adviseHugePages(buffer: ArrayBuffer): boolean;
+  /** params: rows, cols, srcOffset, srcRowStride, srcColStride */
+  packWeights(
+    src: Float32Array,
+    dst: Float32Array | Uint16Array | Int8Array,
+    scales: Float32Array,
+    params: Float64Array,
+  ): void;
+  /** params: M, N, K, xOffset, xRowStride, yOffset, yRowStride, beta */
+  packedLinear(
+    x: Float32Array,
+    w: Uint16Array | Int8Array,
+    scales: Float32Array,
+    y: Float32Array,
+    params: Float64Array,
+  ): void;
+  /** The path of the packed-weight kernels: 'avx512bf16' | 'avx512' | 'avx2' | 'portable'. */
+  packedPath(): string;
+  firstNonFinite(x: Float32Array): number;
 }
+
+const NO_SCALES = new Float32Array(0);
 
 function f32(x: FloatArray, name: string): Float32Array {
   if (x instanceof Float32Array) return x;
@@ -116,6 +139,8 @@ export function createNativeBackend(addon: NativeAddon): Backend {
   const gp = new Float64Array(17);
   const ap = new Float64Array(9);
   const op = new Float64Array(7);
+  const pp = new Float64Array(5);
+  const lp = new Float64Array(8);
   const attnParams = (g: AttentionArgs): Float64Array => {
     ap[0] = g.BH;
     ap[1] = g.Tq;
@@ -134,6 +159,7 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     attentionDropout: true,
     threads: () => addon.threads(),
     setThreads: (n: number) => addon.setThreads(n),
+    setGemvRows: (rows: number) => addon.setGemvRows(rows),
     gemm(g: GemmArgs) {
       gp[0] = g.batch;
       gp[1] = g.M;
@@ -237,6 +263,28 @@ export function createNativeBackend(addon: NativeAddon): Backend {
       op[5] = g.weightDecay;
       op[6] = g.step;
       addon.adamw(g.param, g.grad, g.m, g.v, op);
+    },
+    packWeights(a: PackArgs) {
+      pp[0] = a.rows;
+      pp[1] = a.cols;
+      pp[2] = a.srcOffset;
+      pp[3] = a.srcRowStride;
+      pp[4] = a.srcColStride;
+      if (a.dst instanceof Int8Array && !a.scales)
+        throw new Error('packWeights: an Int8Array dst needs scales');
+      addon.packWeights(a.src, a.dst, a.scales ?? NO_SCALES, pp);
+    },
+    firstNonFinite: (x: Float32Array) => addon.firstNonFinite(x),
+    packedLinear(g: PackedLinearArgs) {
+      lp[0] = g.M;
+      lp[1] = g.N;
+      lp[2] = g.K;
+      lp[3] = g.xOffset;
+      lp[4] = g.xRowStride;
+      lp[5] = g.yOffset;
+      lp[6] = g.yRowStride;
+      lp[7] = g.beta;
+      addon.packedLinear(g.x, g.w.data, g.w.scales ?? NO_SCALES, g.y, lp);
     },
   };
 }

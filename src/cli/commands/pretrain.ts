@@ -1,7 +1,13 @@
 // `gptkit pretrain`: the book's chapter-5 pretraining run (defaults reproduce it on the bundled story), with
 // appendix D's schedule and clipping as flags, crash-safe checkpoints and --resume. Built on pretrain().
 import type { Command } from 'commander';
-import { getBackend, PRETRAIN_OPTIONS, pretrain, type PretrainOptions } from '../../index.js';
+import {
+  formatPretrainTiming,
+  getBackend,
+  PRETRAIN_OPTIONS,
+  pretrain,
+  type PretrainOptions,
+} from '../../index.js';
 import { addOptions, givenOptions } from '../options.js';
 import { stopOnInterrupt } from '../interrupt.js';
 import { TrainingProgress } from '../progress.js';
@@ -69,6 +75,7 @@ export function register(program: Command): void {
           `Checkpoint: ${rel(result.checkpointDir)}\n` +
           `Loss plot:  ${rel(result.plotPath)}\n` +
           `Metrics:    ${rel(result.metricsPath)}\n` +
+          `Time:       ${formatPretrainTiming(result.timing)}\n` +
           (interrupt.signal
             ? `Stopped by ${interrupt.signal}; continue with: gptkit pretrain --resume --out ${shortPath(result.outDir)}\n`
             : ''),

@@ -12,8 +12,9 @@ import {
   templateFromSpec,
   TEMPLATES,
   writeFileAtomic,
+  type WeightDtype,
 } from '../../index.js';
-import { parseIntArg } from '../args.js';
+import { DTYPE_HELP, parseDtypeArg, parseIntArg } from '../args.js';
 
 interface RespondCliOptions {
   model: string;
@@ -25,6 +26,7 @@ interface RespondCliOptions {
   template?: string;
   maxNewTokens: number;
   progress: boolean;
+  dtype: WeightDtype;
 }
 
 export function register(program: Command): void {
@@ -44,6 +46,7 @@ export function register(program: Command): void {
     .option('--key <name>', 'with --data: the key the answer is stored under', 'model_response')
     .option('--template <alpaca|phi3|file>', "prompt format (default: the model's own, else alpaca)")
     .option('--max-new-tokens <n>', 'longest answer in tokens', parseIntArg('--max-new-tokens', 1), 256)
+    .option('--dtype <f32|bf16|int8>', DTYPE_HELP, parseDtypeArg, 'f32')
     .option('--no-progress', 'no progress bar (it is shown only when stderr is a terminal)')
     .action(async (o: RespondCliOptions) => {
       const one = o.instruction !== undefined;
@@ -67,7 +70,7 @@ export function register(program: Command): void {
         process.stderr.write(
           `gptkit: ${o.model} has no stored template (not trained by finetune-instruct); using alpaca\n`,
         );
-      const model = (await src.build()).eval();
+      const model = (await src.build({ dtype: o.dtype })).eval();
       const tokenizer = loadGpt2Tokenizer();
       const settings = { maxNewTokens: o.maxNewTokens };
       if (one) {

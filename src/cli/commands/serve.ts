@@ -2,8 +2,9 @@
 // Ollama-compatible HTTP API and the web page until SIGTERM / Ctrl-C.
 import type { Command } from 'commander';
 import { basename, dirname, resolve } from 'node:path';
-import { parseIntArg } from '../args.js';
+import { DTYPE_HELP, parseDtypeArg, parseIntArg } from '../args.js';
 import {
+  type WeightDtype,
   createServer,
   loadClassifier,
   resolveModel,
@@ -20,6 +21,7 @@ interface ServeCliOptions {
   maxBatch: number;
   maxQueue: number;
   corsOrigin?: string;
+  dtype: WeightDtype;
 }
 
 /** How clients name the model: a released name as given, a directory by its folder name (DIR/model: DIR's). */
@@ -51,6 +53,7 @@ export function register(program: Command): void {
       SERVE_DEFAULTS.maxQueue,
     )
     .option('--cors-origin <origin>', 'allow browsers on this origin (or *) to call the API')
+    .option('--dtype <f32|bf16|int8>', DTYPE_HELP, parseDtypeArg, 'f32')
     .action(async (o: ServeCliOptions) => {
       const src = await resolveModel(o.model);
       if (src.kind === 'fresh')
@@ -61,10 +64,11 @@ export function register(program: Command): void {
         throw new Error(
           `--model ${o.model} is a classifier; serve a language model and pass --classifier ${o.model}`,
         );
-      // A fine-tuned instruction model carries its template; the field is optional on older ModelSources.
-      const template = (src as { template?: ChatTemplate }).template;
-      const classifier = o.classifier === undefined ? undefined : await loadClassifier(o.classifier);
-      const model = await src.build();
+      // A fine-tuned instruction model carries its template.
+      const template: ChatTemplate | undefined = src.template;
+      const classifier =
+        o.classifier === undefined ? undefined : await loadClassifier(o.classifier, { dtype: o.dtype });
+      const model = await src.build({ dtype: o.dtype });
       const server = createServer({
         model,
         modelId: modelId(o.model),

@@ -5,31 +5,12 @@
 // Why: decoding one token on a CPU is bound by reading the weights (~500 MB for gpt2-small). Packing
 // the new tokens of every sequence into the rows of one (1, N, C) activation makes each Linear read its
 // weights once per step for all sequences; only attention, which is per-sequence anyway, runs apart.
+import { getBackend } from '../../backend/index.js';
 import * as ops from '../../ops/index.js';
 import { noGrad } from '../../tensor/autograd.js';
 import { tidy, type Tensor } from '../../tensor/tensor.js';
 import type { GPTModel } from './gpt.js';
 import type { KVCache } from './kv-cache.js';
-import type { Linear } from '../../nn/layers.js';
-
-/**
- * Rows per Linear call when a step has few rows. The native GEMM streams the weights once for up to 4
- * rows (its GEMV path) but packs them for 5 or more, which for decoding-sized M costs several times
- * more than two 4-row calls (gpt2-small head, 2 threads: 4 rows 13-16 ms, 8 rows 110-120 ms, 16 rows
- * 120-150 ms). Prefill-sized steps (many rows) take one GEMM. See BENCHMARKS.md, serving.
- */
-const SMALL_STEP_ROWS = 4;
-const SMALL_STEP_MAX = 32;
-
-/** layer(x) for x (1, N, C), in row groups of SMALL_STEP_ROWS when N is decoding-sized. */
-function linearRows(layer: Linear, x: Tensor): Tensor {
-  const N = x.shape[1];
-  if (N <= SMALL_STEP_ROWS || N > SMALL_STEP_MAX) return layer.forward(x);
-  const parts: Tensor[] = [];
-  for (let start = 0; start < N; start += SMALL_STEP_ROWS)
-    parts.push(layer.forward(ops.narrow(x, 1, start, Math.min(SMALL_STEP_ROWS, N - start))));
-  return ops.concat(parts, 1);
-}
 
 export interface DecodeSlot {
   /** This sequence's cache: its length is the position of ids[0]. Advanced by ids.length. */
@@ -68,42 +49,51 @@ export function decodeStep(model: GPTModel, slots: readonly DecodeSlot[]): Float
     ids.push(...newIds);
   }
   const N = ids.length;
-  const lastRows = tidy(() =>
-    noGrad(() => {
-      let x = ops.add(
-        model.tok_emb.forward(ops.fromArray(ids, [1, N], 'int32')),
-        model.pos_emb.forward(ops.fromArray(positions, [N], 'int32')),
-      ); // (1, N, C)
-      for (const [layer, block] of model.trf_blocks.entries()) {
-        const att = block.att;
-        const h = block.norm1.forward(x);
-        const q = linearRows(att.W_query, h); // (1, N, C), all sequences' rows
-        const k = linearRows(att.W_key, h);
-        const v = linearRows(att.W_value, h);
-        const contexts = slots.map(({ cache, ids: newIds }, s) => {
-          const T = newIds.length;
-          // (1, T, C) rows of this sequence -> (1, H, T, D)
-          const heads = (t: Tensor) =>
-            ops.transpose(
-              ops.reshape(ops.narrow(t, 1, offsets[s], T), [1, T, att.numHeads, att.headDim]),
-              1,
-              2,
-            );
-          const [keys, values] = cache.append(layer, heads(k), heads(v)); // (1, H, cached + T, D)
-          const context = ops.causalAttention(heads(q), keys, values); // (1, H, T, D)
-          return ops.reshape(ops.transpose(context, 1, 2), [1, T, embDim]);
-        });
-        const merged = contexts.length === 1 ? contexts[0] : ops.concat(contexts, 1); // (1, N, C)
-        x = ops.add(x, linearRows(att.out_proj, merged));
-        const [up, gelu, down] = block.ff.layers;
-        x = ops.add(x, linearRows(down, gelu.forward(linearRows(up, block.norm2.forward(x)))));
-      }
-      // Only each sequence's last row needs the (V, C) head: (1, S, C) -> (1, S, V).
-      const last = slots.map((slot, s) => ops.narrow(x, 1, offsets[s] + slot.ids.length - 1, 1));
-      const rows = last.length === 1 ? last[0] : ops.concat(last, 1);
-      return ops.contiguous(linearRows(model.out_head, model.final_norm.forward(rows)));
-    }),
-  );
+  // Every Linear multiplies N decoding rows by its weight: let the GEMM stream each weight once for all of
+  // them instead of packing it (BENCHMARKS.md, serving). Scoped to this step: training keeps the default.
+  const backend = getBackend();
+  const previousGemvRows = backend.setGemvRows?.(16);
+  let lastRows: Tensor;
+  try {
+    lastRows = tidy(() =>
+      noGrad(() => {
+        let x = ops.add(
+          model.tok_emb.forward(ops.fromArray(ids, [1, N], 'int32')),
+          model.pos_emb.forward(ops.fromArray(positions, [N], 'int32')),
+        ); // (1, N, C)
+        for (const [layer, block] of model.trf_blocks.entries()) {
+          const att = block.att;
+          const h = block.norm1.forward(x);
+          const q = att.W_query.forward(h); // (1, N, C), all sequences' rows
+          const k = att.W_key.forward(h);
+          const v = att.W_value.forward(h);
+          const contexts = slots.map(({ cache, ids: newIds }, s) => {
+            const T = newIds.length;
+            // (1, T, C) rows of this sequence -> (1, H, T, D)
+            const heads = (t: Tensor) =>
+              ops.transpose(
+                ops.reshape(ops.narrow(t, 1, offsets[s], T), [1, T, att.numHeads, att.headDim]),
+                1,
+                2,
+              );
+            const [keys, values] = cache.append(layer, heads(k), heads(v)); // (1, H, cached + T, D)
+            const context = ops.causalAttention(heads(q), keys, values); // (1, H, T, D)
+            return ops.reshape(ops.transpose(context, 1, 2), [1, T, embDim]);
+          });
+          const merged = contexts.length === 1 ? contexts[0] : ops.concat(contexts, 1); // (1, N, C)
+          x = ops.add(x, att.out_proj.forward(merged));
+          const [up, gelu, down] = block.ff.layers;
+          x = ops.add(x, down.forward(gelu.forward(up.forward(block.norm2.forward(x)))));
+        }
+        // Only each sequence's last row needs the (V, C) head: (1, S, C) -> (1, S, V).
+        const last = slots.map((slot, s) => ops.narrow(x, 1, offsets[s] + slot.ids.length - 1, 1));
+        const rows = last.length === 1 ? last[0] : ops.concat(last, 1);
+        return ops.contiguous(model.out_head.forward(model.final_norm.forward(rows)));
+      }),
+    );
+  } finally {
+    if (previousGemvRows !== undefined) backend.setGemvRows?.(previousGemvRows);
+  }
   for (const slot of slots) slot.cache.advance(slot.ids.length);
   const out = slots.map((_, s) =>
     lastRows.data.slice(lastRows.offset + s * vocabSize, lastRows.offset + (s + 1) * vocabSize),

@@ -6,12 +6,18 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  loadSafetensors,
+  LOADABLE_DTYPES,
+  openSafetensors,
   readSafetensorsHeader,
   saveSafetensors,
   type NamedTensor,
+  type TensorInfo,
 } from '../../io/safetensors.js';
+import { decodeBF16, decodeF16 } from '../../io/half.js';
 import { shapeStr, type Tensor } from '../../tensor/tensor.js';
+import { getBackend, WEIGHT_DTYPES, type PackedMatrix, type WeightDtype } from '../../backend/index.js';
+import { allocatePackedWeights } from './quantize.js';
+import { packWeightInto } from '../../ops/linear.js';
 import { configToHF, parseModelConfig, type GPTConfig } from './config.js';
 import { GPTModel } from './gpt.js';
 import { withoutInit } from '../../nn/layers.js';
@@ -22,9 +28,14 @@ export interface LayoutEntry {
   shape: number[];
   /** The model parameters this entry covers. */
   params: Tensor[];
-  /** File data (row-major, `shape`) -> the parameters. */
+  /** File data (row-major, `shape`) -> the parameters (converted to their storage: f32, bf16 or int8). */
   write(src: Float32Array): void;
-  /** The parameters -> file data (a new array). */
+  /**
+   * Rows [row0, row0 + src.length / cols) of the file data -> the parameter, for entries whose file rows are the
+   * parameter's rows (loads convert large tensors in bounded chunks through it).
+   */
+  writeRows?(src: Float32Array, row0: number): void;
+  /** The parameters -> file data (a new array). Throws for bf16 / int8 parameters (inference storage). */
   read(): Float32Array;
   /** The parameter's own memory, when the file data is the parameter unchanged (loads stream into it). */
   target?: Float32Array;
@@ -32,12 +43,40 @@ export interface LayoutEntry {
 
 const view = (t: Tensor) => t.data.subarray(t.offset, t.offset + t.size) as Float32Array;
 
+/** Where a weight's values go: its packed storage, or its own f32 memory. */
+const destination = (t: Tensor): PackedMatrix | Float32Array => t.packed ?? view(t);
+
+function unreadable(t: Tensor): Error {
+  return new Error(
+    `tensor '${t.name}' is held as ${t.packed!.dtype} for inference and cannot be saved; load the model as f32 to save it`,
+  );
+}
+
 function direct(t: Tensor): LayoutEntry {
+  const cols = t.ndim === 2 ? t.shape[1] : t.size;
+  const writeRows = (src: Float32Array, row0: number) =>
+    packWeightInto(destination(t), cols, src, {
+      rowStride: cols,
+      colStride: 1,
+      row0,
+      rows: src.length / cols,
+    });
+  if (t.packed)
+    return {
+      shape: [...t.shape],
+      params: [t],
+      write: (src) => writeRows(src, 0),
+      writeRows,
+      read: () => {
+        throw unreadable(t);
+      },
+    };
   const target = view(t);
   return {
     shape: [...t.shape],
     params: [t],
     write: (src) => target.set(src),
+    writeRows: (src, row0) => target.set(src, row0 * cols),
     read: () => target.slice(),
     target,
   };
@@ -47,28 +86,36 @@ function direct(t: Tensor): LayoutEntry {
 function conv1d(ws: Tensor[]): LayoutEntry {
   const inp = ws[0].shape[1];
   const cols = ws.reduce((s, w) => s + w.shape[0], 0);
-  const each = (f: (w: Float32Array, out: number, colOffset: number) => void) => {
-    let off = 0;
-    for (const w of ws) {
-      f(view(w), w.shape[0], off);
-      off += w.shape[0];
-    }
-  };
   return {
     shape: [inp, cols],
     params: ws,
-    write: (src) =>
-      each((w, out, off) => {
-        for (let i = 0; i < inp; i++) {
-          const row = i * cols + off;
-          for (let o = 0; o < out; o++) w[o * inp + i] = src[row + o];
-        }
-      }),
+    // Weight (o, i) of the k-th Linear is file element (i, off_k + o): a transposed read, done natively in
+    // cache-sized tiles (and converted to bf16 / int8 on the way when the weight is held so).
+    write: (src) => {
+      let off = 0;
+      for (const w of ws) {
+        packWeightInto(destination(w), inp, src, {
+          srcOffset: off,
+          rowStride: 1,
+          colStride: cols,
+          rows: w.shape[0],
+        });
+        off += w.shape[0];
+      }
+    },
     read: () => {
       const dst = new Float32Array(inp * cols);
-      each((w, out, off) => {
-        for (let i = 0; i < inp; i++) for (let o = 0; o < out; o++) dst[i * cols + off + o] = w[o * inp + i];
-      });
+      let off = 0;
+      for (const w of ws) {
+        if (w.packed) throw unreadable(w);
+        const out = w.shape[0];
+        // file (i, off + o) = W (o, i): rows of the file block are columns of W; one Linear fills whole rows
+        const blk = ws.length === 1 ? dst : new Float32Array(inp * out);
+        packWeightInto(blk, out, view(w), { rowStride: 1, colStride: inp, rows: inp });
+        if (blk !== dst)
+          for (let i = 0; i < inp; i++) dst.set(blk.subarray(i * out, (i + 1) * out), i * cols + off);
+        off += out;
+      }
       return dst;
     },
   };
@@ -153,11 +200,6 @@ export function hfTensors(model: GPTModel): NamedTensor[] {
   return modelTensors(model).filter((t) => layout.has(t.name));
 }
 
-function firstNonFinite(a: Float32Array): number {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return i;
-  return -1;
-}
-
 /** Strip the `transformer.` prefix that GPT2LMHeadModel.save_pretrained adds. */
 function normaliseName(name: string): string {
   return name.startsWith('transformer.') ? name.slice('transformer.'.length) : name;
@@ -236,47 +278,148 @@ export async function readModelConfig(dir: string): Promise<ReturnType<typeof pa
   return parseModelConfig(json, path);
 }
 
+export interface LoadGPT2Options {
+  /** Dropout of the built model (default 0). */
+  dropRate?: number;
+  /**
+   * How the model holds its Linear weights (and a tied token embedding): 'f32' (default, the reference), or
+   * 'bf16' / 'int8' for inference, converted while streaming (peak memory near the converted size).
+   */
+  dtype?: WeightDtype;
+  /** Bytes of f32 data converted per step when a tensor's file rows are its parameter's rows (wte). Default 16 MiB. */
+  chunkBytes?: number;
+}
+
+const DEFAULT_CHUNK_FLOATS = 4 * 1024 * 1024;
+
+/** One step of a load: file bytes [begin, begin + bytes) of a tensor, then what to do with them. */
+interface LoadStep {
+  info: TensorInfo;
+  begin: number;
+  bytes: number;
+  /** f32 file data read straight into the parameter's memory. */
+  into?: Uint8Array;
+  /** Else: the data as f32 (elements [begin / size, ...) of the tensor) -> the model. */
+  apply?: (src: Float32Array) => void;
+}
+
+function loadSteps(info: TensorInfo, e: LayoutEntry, chunkFloats: number): LoadStep[] {
+  const size = info.dtype === 'F32' ? 4 : 2;
+  const cols = e.shape.length === 2 ? e.shape[1] : Math.max(1, info.numel);
+  const steps: LoadStep[] = [];
+  if (e.target && info.dtype === 'F32') {
+    const bytes = new Uint8Array(e.target.buffer, e.target.byteOffset, e.target.byteLength);
+    for (let b = 0; b < info.byteLength; b += chunkFloats * 4) {
+      const n = Math.min(chunkFloats * 4, info.byteLength - b);
+      steps.push({ info, begin: b, bytes: n, into: bytes.subarray(b, b + n) });
+    }
+    return steps;
+  }
+  const writeRows = e.writeRows;
+  if (writeRows && info.numel > chunkFloats) {
+    const rowsPerStep = Math.max(1, Math.floor(chunkFloats / cols));
+    const rows = info.numel / cols;
+    for (let r = 0; r < rows; r += rowsPerStep) {
+      const n = Math.min(rowsPerStep, rows - r);
+      steps.push({ info, begin: r * cols * size, bytes: n * cols * size, apply: (src) => writeRows(src, r) });
+    }
+    return steps;
+  }
+  return [{ info, begin: 0, bytes: info.byteLength, apply: (src) => e.write(src) }];
+}
+
+/**
+ * Stream the file's tensors into the model: f32 data straight into parameters, the rest (Conv1D transposes,
+ * bf16 / int8 conversions, 16-bit files) through two scratch buffers, the next read in flight while the native
+ * kernels convert the previous one.
+ */
+async function streamInto(path: string, steps: LoadStep[]): Promise<void> {
+  const scratchFloats = Math.max(
+    0,
+    ...steps.filter((s) => s.apply).map((s) => s.bytes / (s.info.dtype === 'F32' ? 4 : 2)),
+  );
+  const scratch = [new Float32Array(scratchFloats), new Float32Array(scratchFloats)];
+  const raw = steps.some((s) => s.info.dtype !== 'F32')
+    ? [new Uint16Array(scratchFloats), new Uint16Array(scratchFloats)]
+    : [];
+  const reader = await openSafetensors(path);
+  try {
+    const fetch = async (k: number): Promise<Float32Array | null> => {
+      const st = steps[k];
+      if (st.into) {
+        await reader.read(st.info, st.into, st.begin);
+        return null;
+      }
+      const n = st.bytes / (st.info.dtype === 'F32' ? 4 : 2);
+      const f = scratch[k % 2].subarray(0, n);
+      if (st.info.dtype === 'F32') {
+        await reader.read(st.info, new Uint8Array(f.buffer, 0, st.bytes), st.begin);
+      } else {
+        const r = raw[k % 2].subarray(0, n);
+        await reader.read(st.info, new Uint8Array(r.buffer, 0, st.bytes), st.begin);
+        (st.info.dtype === 'F16' ? decodeF16 : decodeBF16)(r, f, 0);
+      }
+      return f;
+    };
+    const finite = (st: LoadStep, data: Float32Array) => {
+      const i = getBackend().firstNonFinite(data);
+      // A NaN or infinity in the file gives garbage at inference, never an error: refuse it here, by name.
+      if (i !== -1)
+        throw new Error(
+          `${path}: tensor '${normaliseName(st.info.name)}' holds a non-finite value (${data[i]}); the file is damaged or was saved from a diverged model`,
+        );
+    };
+    let next = steps.length ? fetch(0) : null;
+    for (let k = 0; k < steps.length; k++) {
+      const data = await next!;
+      // Start the following read before converting: the conversion (sync, native) overlaps the file I/O.
+      next = k + 1 < steps.length ? fetch(k + 1) : null;
+      next?.catch(() => {}); // a failure surfaces at its own await; never as an unhandled rejection meanwhile
+      const st = steps[k];
+      if (data) {
+        finite(st, data);
+        st.apply!(data);
+      } else {
+        finite(st, new Float32Array(st.into!.buffer, st.into!.byteOffset, st.bytes / 4));
+      }
+    }
+  } finally {
+    await reader.close();
+  }
+}
+
 /**
  * Read a Hugging Face GPT-2 directory (config.json + model.safetensors) into a new GPTModel in eval mode,
  * language model or classifier. The model is only returned once every tensor loaded.
  */
-export async function loadGPT2(dir: string, opts: { dropRate?: number } = {}): Promise<GPTModel> {
+export async function loadGPT2(dir: string, opts: LoadGPT2Options = {}): Promise<GPTModel> {
+  const dtype = opts.dtype ?? 'f32';
+  const chunkFloats = Math.max(1, Math.floor((opts.chunkBytes ?? DEFAULT_CHUNK_FLOATS * 4) / 4));
+  if (!WEIGHT_DTYPES.includes(dtype))
+    throw new Error(`loadGPT2: dtype must be one of ${WEIGHT_DTYPES.join(', ')}, got '${String(dtype)}'`);
   const { config } = await readModelConfig(dir);
   const weightsPath = join(dir, 'model.safetensors');
   if (!existsSync(weightsPath)) throw new Error(`${weightsPath}: file not found`);
   const cfg: GPTConfig = { ...config, dropRate: opts.dropRate ?? 0 };
   const header = await readSafetensorsHeader(weightsPath);
-  const model = withoutInit(() => new GPTModel(cfg)); // every parameter is about to be overwritten
+  // Every parameter is about to be overwritten: no random init. The f32 weights a packed load replaces were
+  // never touched, so they never took physical memory.
+  const model = withoutInit(() => new GPTModel(cfg));
+  if (dtype !== 'f32') allocatePackedWeights(model, dtype);
   const layout = gpt2Layout(model);
   checkNames(model, header.tensors, layout, weightsPath);
-  // Direct tensors stream straight into their parameters; the others go through scratch buffers in
-  // passes of bounded size, so peak memory stays near the model's own size.
-  const byName = (raw: string) =>
-    IGNORED.test(normaliseName(raw)) ? undefined : layout.get(normaliseName(raw));
-  const tiedCopy = (raw: string) => model.cfg.tiedHead && normaliseName(raw) === 'lm_head.weight';
-  await loadSafetensors(weightsPath, (raw) => (tiedCopy(raw) ? null : (byName(raw)?.target ?? null)));
-  const rest = header.tensors.filter((t) => !tiedCopy(t.name) && byName(t.name) && !byName(t.name)!.target);
-  const passBytes = 256 * 1024 * 1024;
-  for (let i = 0; i < rest.length;) {
-    const batch = new Map<string, Float32Array>();
-    let bytes = 0;
-    while (i < rest.length && (batch.size === 0 || bytes + rest[i].numel * 4 <= passBytes)) {
-      batch.set(rest[i].name, new Float32Array(rest[i].numel));
-      bytes += rest[i].numel * 4;
-      i++;
-    }
-    await loadSafetensors(weightsPath, (raw) => batch.get(raw) ?? null);
-    for (const [raw, scratch] of batch) byName(raw)!.write(scratch);
+  for (const t of header.tensors)
+    if (!LOADABLE_DTYPES.includes(t.dtype))
+      throw new Error(
+        `${weightsPath}: tensor '${t.name}': dtype ${t.dtype} cannot be loaded as float32 (loadable: ${LOADABLE_DTYPES.join(', ')})`,
+      );
+  const steps: LoadStep[] = [];
+  for (const t of header.tensors) {
+    const name = normaliseName(t.name);
+    if (IGNORED.test(name) || (model.cfg.tiedHead && name === 'lm_head.weight')) continue;
+    steps.push(...loadSteps(t, layout.get(name)!, chunkFloats));
   }
-  // A NaN or infinity in the file gives garbage at inference, never an error: refuse it here, by name.
-  for (const [name, e] of layout)
-    for (const p of e.params) {
-      const i = firstNonFinite(view(p));
-      if (i !== -1)
-        throw new Error(
-          `${weightsPath}: tensor '${name}' holds a non-finite value (${view(p)[i]}); the file is damaged or was saved from a diverged model`,
-        );
-    }
+  await streamInto(weightsPath, steps);
   return model.eval();
 }
 

@@ -17,6 +17,7 @@ import {
 import { GPTModel } from './gpt.js';
 import { loadGPT2, readModelConfig } from './gpt2-weights.js';
 import { initGPT2Weights } from './init.js';
+import { quantizeModel, type WeightDtype } from './quantize.js';
 import { ADAPTER_CONFIG, loadAdapters, readAdapterConfig, type AdapterConfig } from './adapters.js';
 
 export interface ResolveModelOptions {
@@ -50,15 +51,23 @@ export interface ModelSource {
   template?: PromptTemplate;
   /** The adapter configuration, for kind 'adapters'. */
   adapters?: AdapterConfig;
-  /** Build the model: fresh models draw their initial weights from globalRng. Returned in train mode. */
-  build(): Promise<GPTModel>;
+  /**
+   * Build the model: fresh models draw their initial weights from globalRng. Returned in train mode.
+   * `dtype` 'bf16' / 'int8' holds the Linear weights (and a tied head) so, for inference only (see
+   * quantizeModel); loaded weights are converted while streaming. Default 'f32'.
+   */
+  build(opts?: BuildOptions): Promise<GPTModel>;
 }
 
-function fresh(config: GPTConfig, init: 'book' | 'gpt2'): () => Promise<GPTModel> {
-  return async () => {
+export interface BuildOptions {
+  dtype?: WeightDtype;
+}
+
+function fresh(config: GPTConfig, init: 'book' | 'gpt2'): (o?: BuildOptions) => Promise<GPTModel> {
+  return async (o = {}) => {
     const model = new GPTModel(config);
     if (init === 'gpt2') initGPT2Weights(model, globalRng);
-    return model.train();
+    return quantizeModel(model, o.dtype ?? 'f32').train();
   };
 }
 
@@ -152,7 +161,7 @@ async function pretrained(dir: string, label: string, o: ResolveModelOptions): P
     dir: resolve(dir),
     labels,
     gptkit,
-    build: async () => (await loadGPT2(dir, { dropRate })).train(),
+    build: async (b = {}) => (await loadGPT2(dir, { dropRate, dtype: b.dtype })).train(),
   };
 }
 
@@ -171,6 +180,6 @@ async function adapters(dir: string, o: ResolveModelOptions): Promise<ModelSourc
     labels: ac.labels,
     gptkit: ac.gptkit ?? {},
     adapters: ac,
-    build: async () => loadAdapters(await base.build(), dir, ac),
+    build: async (b = {}) => quantizeModel(await loadAdapters(await base.build(), dir, ac), b.dtype ?? 'f32'),
   };
 }
