@@ -89,7 +89,7 @@ export function printMachine(): void {
   );
 }
 
-/** The fastest PyTorch/OpenBLAS setup we know on these machines (../shared/reference/README.md): the
+/** The fastest PyTorch/OpenBLAS setup we know on these machines (BENCHMARKS.md says how it is set up): the
  * reference gets every advantage. */
 export function referenceEnv(threads: number): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {

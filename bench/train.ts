@@ -3,7 +3,7 @@
 // Reports tokens/s, the split of one step (forward, backward, optimizer), minor page faults per step after
 // warm-up and the buffer pool's counters. PyTorch runs the book's own step in the book setting in the same
 // invocation (dev/model-bench-torch/bench.py train; needs LLMS_FROM_SCRATCH), tuned as
-// ../shared/reference/README.md says; the ratio is printed next to it, or why it did not run.
+// BENCHMARKS.md describes; the ratio is printed next to it, or why it did not run.
 import { pathToFileURL } from 'node:url';
 import { getBackend } from '../src/backend/index.js';
 import { presetConfig } from '../src/models/gpt/config.js';

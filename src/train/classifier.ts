@@ -30,6 +30,7 @@ import {
   type EpochRecord,
   type MetricRecord,
 } from './checkpoint.js';
+import { firstN } from './loss.js';
 import { recordedOptions, resolveOptions, type OptionInput, type OptionSpecs } from './options.js';
 import { lossPlotSvg } from './plot.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -314,14 +315,6 @@ class FrozenPrefix {
 interface Split {
   dataset: ClassificationDataset;
   prefix: FrozenPrefix;
-}
-
-function* firstN<T>(it: Iterable<T>, n: number): Generator<T> {
-  let i = 0;
-  for (const x of it) {
-    if (i++ >= n) return;
-    yield x;
-  }
 }
 
 /** The book's calc_loss_loader / calc_accuracy_loader in one pass: mean loss and accuracy over batches. */

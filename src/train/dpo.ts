@@ -23,7 +23,6 @@ import {
 } from '../data/instruction.js';
 import { dataPath } from '../data/paths.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { generate } from '../models/gpt/generate.js';
 import type { GPTModel } from '../models/gpt/gpt.js';
 import { saveGPT2 } from '../models/gpt/gpt2-weights.js';
 import { resolveModel, type ModelSource } from '../models/gpt/source.js';
@@ -40,8 +39,10 @@ import {
   type EpochRecord,
   type MetricRecord,
 } from './checkpoint.js';
+import { firstN } from './loss.js';
 import { recordedOptions, resolveOptions, type OptionInput, type OptionSpecs } from './options.js';
 import { writeLossPlot } from './plot.js';
+import { epochSample } from './respond.js';
 import { inRun, writeModelDir, type RunHooks } from './run.js';
 import { CHECKPOINT_OPTIONS, runTrainer, type StepProgress } from './trainer.js';
 
@@ -244,14 +245,6 @@ export function referenceLogprobs(
   return out;
 }
 
-function* firstN<T>(it: Iterable<T>, n: number): Generator<T> {
-  let i = 0;
-  for (const x of it) {
-    if (i++ >= n) return;
-    yield x;
-  }
-}
-
 const REFERENCE_FILE = 'reference-logprobs.json';
 
 /** Align an instruction-tuned model with preference pairs, as the chapter-7 DPO notebook. */
@@ -396,19 +389,7 @@ export async function dpo(options: DpoOptions): Promise<DpoResult> {
     };
     // The notebook prints generate_and_print_sample of the third validation entry after each epoch.
     const sampleEntry = split.validation[2] ?? split.validation[0] ?? split.train[0];
-    const sample = () => {
-      const ids = tokenizer
-        .encode(template.prompt(sampleEntry), { disallowedSpecial: 'none' })
-        .slice(-ctx + 1);
-      const wasTraining = model.training;
-      model.eval();
-      try {
-        const newIds = generate(model, ids, { maxNewTokens: Math.min(50, ctx - ids.length) });
-        return tokenizer.decode([...ids, ...newIds]).replace(/\n/g, ' ');
-      } finally {
-        model.train(wasTraining);
-      }
-    };
+    const sample = () => epochSample(model, tokenizer, template, sampleEntry);
     const result = await runTrainer<PreferenceBatch>({
       model,
       optimizer,

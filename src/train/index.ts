@@ -98,7 +98,7 @@ export {
   type InstructResult,
   type InstructStart,
 } from './instruct.js';
-export { respondTo, respondToEntries, promptIds, type RespondOptions } from './respond.js';
+export { respondTo, respondToEntries, promptIds, epochSample, type RespondOptions } from './respond.js';
 export {
   dpo,
   DPO_OPTIONS,

@@ -19,7 +19,6 @@ import {
 } from '../data/instruction.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { saveAdapters } from '../models/gpt/adapters.js';
-import { generate } from '../models/gpt/generate.js';
 import type { GPTModel } from '../models/gpt/gpt.js';
 import { saveGPT2 } from '../models/gpt/gpt2-weights.js';
 import { resolveModel, type ModelSource } from '../models/gpt/source.js';
@@ -34,10 +33,10 @@ import {
   type EpochRecord,
   type MetricRecord,
 } from './checkpoint.js';
-import { calcLossBatch, calcLossLoader } from './loss.js';
+import { calcLossBatch, calcLossLoader, firstN } from './loss.js';
 import { recordedOptions, resolveOptions, type OptionInput, type OptionSpecs } from './options.js';
 import { writeLossPlot } from './plot.js';
-import { respondToEntries } from './respond.js';
+import { epochSample, respondToEntries } from './respond.js';
 import { inRun, writeModelDir, type RunHooks } from './run.js';
 import { CHECKPOINT_OPTIONS, runTrainer, type StepProgress } from './trainer.js';
 
@@ -164,14 +163,6 @@ export interface InstructResult {
 
 export const RESPONSES_FILE = 'instruction-data-with-response.json';
 
-function* firstN<T>(it: Iterable<T>, n: number): Generator<T> {
-  let i = 0;
-  for (const x of it) {
-    if (i++ >= n) return;
-    yield x;
-  }
-}
-
 /** Fine-tune a GPT to follow instructions, as the book's chapter 7. */
 export async function finetuneInstruct(options: InstructOptions): Promise<InstructResult> {
   const {
@@ -277,19 +268,7 @@ export async function finetuneInstruct(options: InstructOptions): Promise<Instru
     });
 
     // The book prints generate_and_print_sample of the first validation entry: 50 greedy tokens, no stop.
-    const sample = () => {
-      const ids = tokenizer.encode(template.prompt(split.validation[0] ?? split.train[0]), {
-        disallowedSpecial: 'none',
-      });
-      const wasTraining = model.training;
-      model.eval();
-      try {
-        const newIds = generate(model, ids.slice(-ctx + 1), { maxNewTokens: Math.min(50, ctx - 1) });
-        return tokenizer.decode([...ids, ...newIds]).replace(/\n/g, ' ');
-      } finally {
-        model.train(wasTraining);
-      }
-    };
+    const sample = () => epochSample(model, tokenizer, template, split.validation[0] ?? split.train[0]);
     const result = await runTrainer<InstructionBatch>({
       model,
       optimizer,

@@ -69,6 +69,15 @@ export function evaluateModel(
   return { trainLoss: calcLossLoader(model, train, evalIter), valLoss: calcLossLoader(model, val, evalIter) };
 }
 
+/** The first n items of an iterable (the book's evaluations read the first eval_iter batches). */
+export function* firstN<T>(it: Iterable<T>, n: number): Generator<T> {
+  let i = 0;
+  for (const x of it) {
+    if (i++ >= n) return;
+    yield x;
+  }
+}
+
 /** Perplexity of a mean cross-entropy loss (in nats): exp(loss). */
 export function perplexity(loss: number): number {
   return Math.exp(loss);

@@ -77,3 +77,25 @@ export async function respondToEntries(
   }
   return out;
 }
+
+/**
+ * The book's generate_and_print_sample after each epoch of chapter 7 (and the DPO notebook): 50 greedy
+ * tokens after the prompt of an entry, no stop token, newlines shown as spaces, in eval mode.
+ */
+export function epochSample(
+  model: GPTModel,
+  tokenizer: Gpt2Tokenizer,
+  template: PromptTemplate,
+  entry: { instruction: string; input?: string },
+): string {
+  const ctx = model.cfg.contextLength;
+  const ids = tokenizer.encode(template.prompt(entry), { disallowedSpecial: 'none' });
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    const newIds = generate(model, ids.slice(-ctx + 1), { maxNewTokens: Math.min(50, ctx - 1) });
+    return tokenizer.decode([...ids, ...newIds]).replace(/\n/g, ' ');
+  } finally {
+    model.train(wasTraining);
+  }
+}
