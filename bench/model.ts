@@ -68,7 +68,9 @@ export async function run(args: string[], name = 'forward'): Promise<void> {
     const torch = withRef
       ? runTorchModel<{ forward_s: number; torch: string; blas: string }>('forward', reps, threads)
       : ({ ok: false, reason: '--no-ref given' } as const);
+    const before = median(times);
     times.push(...Array.from({ length: reps }, once));
+    const after = median(times.slice(reps));
     const t = median(times);
     const ref = torch.ok ? torch.value.forward_s : undefined;
     console.log('| workload | gptkit | PyTorch (book code, tuned) | speed-up |');
@@ -77,6 +79,7 @@ export async function run(args: string[], name = 'forward'): Promise<void> {
       `| forward 1 x 1024, no grad (s; gptkit median of ${2 * reps}, PyTorch of ${reps}) | ${t.toFixed(3)} | ` +
         `${ref !== undefined ? ref.toFixed(3) : 'not run'} | ${ratio(t, ref, true)} |`,
     );
+    console.log(`(gptkit before / after the reference: ${before.toFixed(3)} / ${after.toFixed(3)} s)`);
     if (torch.ok)
       console.log(`\nPyTorch ${torch.value.torch}, ${threads} threads, BLAS: ${torch.value.blas}`);
     else console.log(`\n${refLine(torch)}`);

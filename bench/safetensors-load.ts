@@ -18,9 +18,10 @@ import {
 } from '../src/io/safetensors.js';
 
 const USAGE = `usage: node dist/bench/safetensors-load.js [--dtype F32|F16|BF16] [--layers N] [--chunk-mib N] [--concurrency N]
-                                           [--dir DIR] [--drop-caches] [--model] [--as f32|bf16|int8] [--keep DIR]
+                                           [--dir DIR] [--drop-caches] [--model] [--as f32|bf16|int8] [--map] [--keep DIR]
   --model: load through loadGPT2 into a GPTModel (with a gpt2-xl config.json) instead of into bare arrays
   --as: with --model, the weights' dtype in memory (converted while loading; default f32)
+  --map: with --model --as f32, map the file and use its pages in place (what generate / serve do)
   --keep DIR: write the file to DIR (reused if it is already there) and leave it for the next run`;
 
 /** gpt2-xl as stored on the hub: n_embd 1600, 48 layers, vocab 50257, ctx 1024, causal-mask buffers included. */
@@ -118,6 +119,7 @@ export async function run(args: string[]): Promise<void> {
       'drop-caches': { type: 'boolean', default: false },
       model: { type: 'boolean', default: false },
       as: { type: 'string', default: 'f32' },
+      map: { type: 'boolean', default: false },
       keep: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -166,12 +168,12 @@ export async function run(args: string[]): Promise<void> {
       const fileBytes = (await stat(path)).size;
       t = performance.now();
       const faults0 = process.resourceUsage().minorPageFault;
-      const model = await loadGPT2(dir, { dtype: weightDtype });
+      const model = await loadGPT2(dir, { dtype: weightDtype, map: values.map });
       const seconds = (performance.now() - t) / 1000;
       const peak = rssBytes();
       const modelBytes = modelWeightBytes(model);
       console.log(
-        `loadGPT2 (${weightDtype}): ${model.numParameters().toLocaleString('en-US')} parameters in ${seconds.toFixed(2)} s, ` +
+        `loadGPT2 (${weightDtype}${values.map ? ', mapped' : ''}): ${model.numParameters().toLocaleString('en-US')} parameters in ${seconds.toFixed(2)} s, ` +
           `${(fileBytes / 1e9 / seconds).toFixed(2)} GB/s of file data; ${process.resourceUsage().minorPageFault - faults0} minor page faults`,
       );
       console.log(

@@ -54,6 +54,8 @@
 #define GEMV_MAX_M 16
 #define GEMV_GROUP 4
 #define GEMV_BLOCK_BYTES (256 * 1024)
+/* Row-major GEMVs up to this many columns split K over threads, not N (see gemm()). */
+#define GEMV_KSPLIT_MAX_N 4096
 static _Atomic int gemv_max_m = GEMV_GROUP;
 
 int gemm_set_gemv_max_m(int m) {
@@ -178,6 +180,9 @@ const gemm_blocking *gemm_get_blocking(void) {
 /* Per-thread packing buffers, grown on demand and kept (no allocation per call). */
 static _Thread_local float *tls_pack_a, *tls_pack_b;
 static _Thread_local size_t tls_pack_a_size, tls_pack_b_size;
+/* Partial sums of a row-major GEMV split over K (gemm()), on the calling thread. */
+static _Thread_local float *tls_ksplit;
+static _Thread_local size_t tls_ksplit_size;
 
 /* Makes *buf hold at least `need` floats. Returns 0, or the bytes it failed to allocate (*buf is then NULL). */
 static size_t grow(float **buf, size_t *size, size_t need) {
@@ -410,6 +415,8 @@ typedef struct {
   int tm, tn;
   int mr, nr;
   int gemv; /* 1: small-M path, threads split N */
+  float *ksplit; /* row-major GEMV split over K: thread t > 0 sums its rows of B into ksplit + (t-1)*M*N */
+  int parts;     /* the threads that took part in a K split (the pool may give fewer than asked) */
   atomic_size_t failed; /* bytes of an allocation that failed on some thread, else 0 */
 } gemm_job;
 
@@ -435,6 +442,21 @@ static void gemm_thread(void *ctx, int tid, int nthreads) {
   gemm_job *job = ctx;
   const gemm_args *g = job->g;
   size_t failed = 0;
+  if (job->ksplit) {
+    if (tid == 0) job->parts = nthreads;
+    int64_t k0, k1;
+    split_aligned(g->K, nthreads, tid, 4, &k0, &k1);
+    if (k1 <= k0 && tid == 0) { zero_or_keep_c(g->M, g->N, g->c, g->c_rs, g->beta); return; }
+    if (k1 <= k0) { memset(job->ksplit + (int64_t)(tid - 1) * g->M * g->N, 0, sizeof(float) * g->M * g->N); return; }
+    const row_kernels *rk = row_kernels_get();
+    if (tid == 0)
+      rk->gemv_rowmajor((int)g->M, g->a + k0 * g->a_cs, g->a_rs, g->a_cs, g->b + k0 * g->b_rs, g->b_rs, k1 - k0,
+                        g->N, g->c, g->c_rs, g->alpha, g->beta);
+    else
+      rk->gemv_rowmajor((int)g->M, g->a + k0 * g->a_cs, g->a_rs, g->a_cs, g->b + k0 * g->b_rs, g->b_rs, k1 - k0,
+                        g->N, job->ksplit + (int64_t)(tid - 1) * g->M * g->N, g->N, g->alpha, 0);
+    return;
+  }
   if (job->split_batch) {
     int64_t lo, hi;
     split_range(g->batch, nthreads, tid, &lo, &hi);
@@ -485,6 +507,22 @@ size_t gemm(const gemm_args *g) {
   /* Otherwise a tm x tn grid over C: each thread packs its rows of A and its columns of B, so the grid that
    * packs the least (tn*M*K + tm*K*N) wins, among those that leave every thread at least one tile. Row-major
    * A is not packed at all (read in place), so then splitting N costs nothing extra. */
+  /* A row-major B (a weight kept in the file's [in, out] layout) narrower than GEMV_KSPLIT_MAX_N: split K, so each
+   * thread streams one contiguous run of whole rows. Split by columns, each thread would read short pieces of
+   * every row, which the prefetchers follow badly: 10-35% less bandwidth for N = 768 on Zen 5 (from DRAM). The
+   * partial sums are added in thread order afterwards, so a result depends on the thread count, not the run. */
+  if (job.gemv && g->b_cs == 1 && g->b_rs != 1 && g->batch == 1 && g->N <= GEMV_KSPLIT_MAX_N &&
+      g->K >= 64 * (int64_t)want) {
+    GK_TRY(grow(&tls_ksplit, &tls_ksplit_size, (size_t)((want - 1) * g->M * g->N)));
+    job.ksplit = tls_ksplit;
+    pool_run(want, gemm_thread, &job);
+    for (int t = 1; t < job.parts; t++) {
+      const float *part = tls_ksplit + (int64_t)(t - 1) * g->M * g->N;
+      for (int64_t i = 0; i < g->M; i++)
+        for (int64_t j = 0; j < g->N; j++) g->c[i * g->c_rs + j] += part[i * g->N + j];
+    }
+    return 0;
+  }
   const double a_pack = g->a_cs == 1 ? 0.0 : 1.0;
   if (job.gemv) {
     job.tn = want;

@@ -206,6 +206,10 @@ test('gemm: block edges, multi-block K, GEMV shapes, alpha', { skip }, () => {
       cases.push({ batch: 1, M: 3, N: 5003, K: 300, la, lb, beta });
       cases.push({ batch: 1, M: 301, N: 67, K: 150, la, lb, beta });
       cases.push({ batch: 1, M: 61, N: 333, K: 150, la, lb, beta });
+      // row-major B (lb 'n') up to 4096 wide: two threads split K and add their partial sums
+      cases.push({ batch: 1, M: 1, N: 700, K: 1001, la, lb, beta });
+      cases.push({ batch: 1, M: 3, N: 513, K: 2003, la, lb, beta, alpha: 0.5 });
+      cases.push({ batch: 1, M: 1, N: 4096, K: 130, la, lb, beta });
     }
   }
   withThreads(native!, (threads) => {

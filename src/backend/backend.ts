@@ -228,6 +228,14 @@ export interface Backend {
    */
   adviseHugePages?(buffer: ArrayBuffer): boolean;
 
+  /**
+   * Optional: bytes [offset, offset + length) of a file as an ArrayBuffer over a private, copy-on-write memory
+   * mapping (no copy, no fresh memory: the page cache's own pages; a write changes this process's copy, never
+   * the file). Unmapped when the buffer is garbage collected. length < 4 GiB (Node's limit for one buffer).
+   * Loaders read the file instead where a backend lacks it.
+   */
+  mapFile?(path: string, offset: number, length: number): ArrayBuffer;
+
   /** PyTorch AdamW: p -= lr*wd*p; m,v moments; p -= lr * mhat / (sqrt(vhat) + eps). */
   adamw(args: AdamWArgs): void;
 

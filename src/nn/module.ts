@@ -77,6 +77,22 @@ export abstract class Module {
     }
   }
 
+  /**
+   * Put new tensors in the place of parameters, wherever the module tree holds them (a tied parameter in every
+   * place): `by` maps each old tensor to its replacement, which becomes a parameter.
+   */
+  replaceParameters(by: ReadonlyMap<Tensor, Tensor>): void {
+    const walk = (m: Module) => {
+      const fields = m as unknown as Record<string, unknown>;
+      for (const [key, value] of Object.entries(m)) {
+        const t = isParameter(value) ? by.get(value) : undefined;
+        if (t) fields[key] = isParameter(t) ? t : parameter(t);
+      }
+      for (const [, c] of m.namedChildren()) walk(c);
+    };
+    walk(this);
+  }
+
   stateDict(): Map<string, Tensor> {
     return new Map(this.namedParameters());
   }

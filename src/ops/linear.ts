@@ -27,7 +27,10 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   }
   if (weight.packed) return packedLinear(x, weight, weight.packed, bias);
   const xc = contiguous(x);
-  const w = contiguous(weight);
+  // A weight can be a strided view: a model mapped from its file keeps Conv1D weights in the file's [in, out]
+  // layout. The GEMM reads it through its strides when either is 1; only other views are copied.
+  const w = weight.strides[0] === 1 || weight.strides[1] === 1 ? weight : contiguous(weight);
+  const [wRowStride, wColStride] = w.strides;
   const rows = inp === 0 ? 0 : xc.size / inp;
   const y = empty([...x.shape.slice(0, -1), out], x.dtype);
   const bk = backendFor(x);
@@ -68,8 +71,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
         aOffset: xc.offset,
         b: w.data,
         bOffset: w.offset,
-        bRowStride: 1,
-        bColStride: inp,
+        bRowStride: wColStride,
+        bColStride: wRowStride,
         c: y.data,
         beta: bias ? 1 : 0,
       });
@@ -90,6 +93,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
         aOffset: gc.offset,
         b: w.data,
         bOffset: w.offset,
+        bRowStride: wRowStride,
+        bColStride: wColStride,
         c: dx.data,
       });
     }

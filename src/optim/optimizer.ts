@@ -24,6 +24,12 @@ export abstract class Optimizer {
     if (!(defaults.lr >= 0)) throw new Error(`optimizer: learning rate must be >= 0, got ${defaults.lr}`);
     const groups: ParamGroup[] =
       params.length && !('params' in params[0]) ? [{ params: params as Tensor[] }] : (params as ParamGroup[]);
+    for (const g of groups)
+      for (const p of g.params)
+        if (p.requiresGrad && !p.isContiguous())
+          throw new Error(
+            `optimizer: parameter${p.name ? ` '${p.name}'` : ''} is a strided view (a model mapped from its file for inference); load it without map to train`,
+          );
     this.groups = groups.map((g) => ({
       params: g.params.filter((p) => p.requiresGrad),
       lr: g.lr ?? defaults.lr,

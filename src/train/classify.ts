@@ -35,7 +35,7 @@ export async function loadClassifier(spec: string, o: { dtype?: WeightDtype } = 
   const token = (src.gptkit.classify_token ?? 'last') as ClassifyToken;
   if (!TOKEN_CHOICES.includes(token)) throw new Error(`${spec}: unknown classify token '${String(token)}'`);
   const maxLength = typeof src.gptkit.max_length === 'number' ? src.gptkit.max_length : undefined;
-  const model = (await src.build({ dtype: o.dtype })).eval();
+  const model = (await src.build({ dtype: o.dtype, map: true })).eval();
   const labels = src.labels ?? Array.from({ length: src.config.numClasses }, (_, i) => String(i));
   return { model, labels, token, maxLength, tokenizer: loadGpt2Tokenizer() };
 }

@@ -101,6 +101,7 @@ export interface NativeAddon {
   /** The SIMD path in use: 'avx512' | 'avx2' | 'portable'. */
   isa(): string;
   adviseHugePages(buffer: ArrayBuffer): boolean;
+  mapFile(path: string, offset: number, length: number): ArrayBuffer;
   /** params: rows, cols, srcOffset, srcRowStride, srcColStride */
   packWeights(
     src: Float32Array,
@@ -254,6 +255,7 @@ export function createNativeBackend(addon: NativeAddon): Backend {
         attnParams(g),
       ),
     adviseHugePages: (buffer: ArrayBuffer) => addon.adviseHugePages(buffer),
+    mapFile: (path: string, offset: number, length: number) => addon.mapFile(path, offset, length),
     adamw(g: AdamWArgs) {
       op[0] = g.n;
       op[1] = g.lr;

@@ -77,7 +77,7 @@ export function register(program: Command): void {
         );
       if (src.config.numClasses !== undefined)
         throw new Error(`--model ${o.model} is a classifier; use \`gptkit classify --model ${o.model}\``);
-      const model = (await src.build({ dtype: o.dtype })).eval();
+      const model = (await src.build({ dtype: o.dtype, map: true })).eval();
       const decoder = tokenizer.streamingDecoder();
       if (!o.json) process.stdout.write(o.prompt);
       const newIds = generate(model, promptIds, {

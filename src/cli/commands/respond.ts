@@ -70,7 +70,7 @@ export function register(program: Command): void {
         process.stderr.write(
           `gptkit: ${o.model} has no stored template (not trained by finetune-instruct); using alpaca\n`,
         );
-      const model = (await src.build({ dtype: o.dtype })).eval();
+      const model = (await src.build({ dtype: o.dtype, map: true })).eval();
       const tokenizer = loadGpt2Tokenizer();
       const settings = { maxNewTokens: o.maxNewTokens };
       if (one) {

@@ -68,7 +68,7 @@ export function register(program: Command): void {
       const template: ChatTemplate | undefined = src.template;
       const classifier =
         o.classifier === undefined ? undefined : await loadClassifier(o.classifier, { dtype: o.dtype });
-      const model = await src.build({ dtype: o.dtype });
+      const model = await src.build({ dtype: o.dtype, map: true });
       const server = createServer({
         model,
         modelId: modelId(o.model),

@@ -11,10 +11,11 @@ import {
   readSafetensorsHeader,
   saveSafetensors,
   type NamedTensor,
+  type SafetensorsHeader,
   type TensorInfo,
 } from '../../io/safetensors.js';
 import { decodeBF16, decodeF16 } from '../../io/half.js';
-import { shapeStr, type Tensor } from '../../tensor/tensor.js';
+import { shapeStr, Storage, Tensor } from '../../tensor/tensor.js';
 import { getBackend, WEIGHT_DTYPES, type PackedMatrix, type WeightDtype } from '../../backend/index.js';
 import { allocatePackedWeights } from './quantize.js';
 import { packWeightInto } from '../../ops/linear.js';
@@ -39,9 +40,28 @@ export interface LayoutEntry {
   read(): Float32Array;
   /** The parameter's own memory, when the file data is the parameter unchanged (loads stream into it). */
   target?: Float32Array;
+  /**
+   * Tensors over the file data itself (`src`, row-major `shape`) that stand for `params`, in order: a Conv1D
+   * weight becomes a transposed view. A load that maps the file makes them the parameters.
+   */
+  views(src: Float32Array): Tensor[];
 }
 
 const view = (t: Tensor) => t.data.subarray(t.offset, t.offset + t.size) as Float32Array;
+
+/** A parameter's values in row-major order: its own memory, or a copy for a strided view (a mapped model). */
+function dense(t: Tensor): Float32Array {
+  if (t.isContiguous()) return view(t);
+  const out = new Float32Array(t.size);
+  const cols = t.ndim === 2 ? t.shape[1] : t.size;
+  packWeightInto(out, cols, t.data as Float32Array, {
+    srcOffset: t.offset,
+    rowStride: t.ndim === 2 ? t.strides[0] : 0,
+    colStride: t.strides[t.ndim - 1],
+    rows: t.ndim === 2 ? t.shape[0] : 1,
+  });
+  return out;
+}
 
 /** Where a weight's values go: its packed storage, or its own f32 memory. */
 const destination = (t: Tensor): PackedMatrix | Float32Array => t.packed ?? view(t);
@@ -61,6 +81,7 @@ function direct(t: Tensor): LayoutEntry {
       row0,
       rows: src.length / cols,
     });
+  const views = (src: Float32Array) => [new Tensor(new Storage(src, false), t.shape)];
   if (t.packed)
     return {
       shape: [...t.shape],
@@ -70,15 +91,18 @@ function direct(t: Tensor): LayoutEntry {
       read: () => {
         throw unreadable(t);
       },
+      views,
     };
-  const target = view(t);
   return {
     shape: [...t.shape],
     params: [t],
-    write: (src) => target.set(src),
-    writeRows: (src, row0) => target.set(src, row0 * cols),
-    read: () => target.slice(),
-    target,
+    write: (src) => view(t).set(src),
+    writeRows: (src, row0) => view(t).set(src, row0 * cols),
+    read: () => dense(t).slice(),
+    get target() {
+      return t.isContiguous() ? view(t) : undefined;
+    },
+    views,
   };
 }
 
@@ -111,12 +135,26 @@ function conv1d(ws: Tensor[]): LayoutEntry {
         const out = w.shape[0];
         // file (i, off + o) = W (o, i): rows of the file block are columns of W; one Linear fills whole rows
         const blk = ws.length === 1 ? dst : new Float32Array(inp * out);
-        packWeightInto(blk, out, view(w), { rowStride: 1, colStride: inp, rows: inp });
+        packWeightInto(blk, out, w.data as Float32Array, {
+          srcOffset: w.offset,
+          rowStride: w.strides[1],
+          colStride: w.strides[0],
+          rows: inp,
+        });
         if (blk !== dst)
           for (let i = 0; i < inp; i++) dst.set(blk.subarray(i * out, (i + 1) * out), i * cols + off);
         off += out;
       }
       return dst;
+    },
+    views: (src) => {
+      const storage = new Storage(src, false);
+      let off = 0;
+      return ws.map((w) => {
+        const t = new Tensor(storage, w.shape, [1, cols], off);
+        off += w.shape[0];
+        return t;
+      });
     },
   };
 }
@@ -137,8 +175,17 @@ function qkvBias(biases: Array<Tensor | null>, C: number, name: string): LayoutE
     },
     read: () => {
       const dst = new Float32Array(3 * C);
-      present.forEach((b, j) => dst.set(view(b), j * C));
+      present.forEach((b, j) => dst.set(dense(b), j * C));
       return dst;
+    },
+    views: (src) => {
+      if (present.length === 0) {
+        if (src.some((x) => x !== 0))
+          throw new Error(`'${name}' is not zero, but the configuration says the model has no qkv bias`);
+        return [];
+      }
+      const storage = new Storage(src, false);
+      return present.map((_, j) => new Tensor(storage, [C], [1], j * C));
     },
   };
 }
@@ -190,7 +237,7 @@ export function modelTensors(model: GPTModel): NamedTensor[] {
   const out: NamedTensor[] = [];
   for (const [name, e] of gpt2Layout(model)) out.push({ name, shape: e.shape, data: e.read() });
   for (const [name, p] of extraParameters(model))
-    out.push({ name, shape: [...p.shape], data: view(p).slice() });
+    out.push({ name, shape: [...p.shape], data: dense(p).slice() });
   return out;
 }
 
@@ -288,6 +335,14 @@ export interface LoadGPT2Options {
   dtype?: WeightDtype;
   /** Bytes of f32 data converted per step when a tensor's file rows are its parameter's rows (wte). Default 16 MiB. */
   chunkBytes?: number;
+  /**
+   * Inference only, f32: map the file into memory and use its data in place (Conv1D weights as transposed views)
+   * instead of copying it: no fresh memory, pages shared with the page cache and every other process mapping the
+   * file. The parameters are frozen: a mapped model generates, classifies, is quantized or saved, but does not
+   * train. Falls back to reading when the file needs converting (f16 / bf16 data, unaligned tensors) or the
+   * backend cannot map files. Default false.
+   */
+  map?: boolean;
 }
 
 const DEFAULT_CHUNK_FLOATS = 4 * 1024 * 1024;
@@ -388,6 +443,68 @@ async function streamInto(path: string, steps: LoadStep[]): Promise<void> {
   }
 }
 
+/** The most bytes mapped as one ArrayBuffer (Node's limit for one is 4 GiB). */
+const MAP_PIECE_BYTES = 2 ** 31;
+
+/**
+ * Make the model's parameters views of the file's data, mapped into memory (see LoadGPT2Options.map). False, with
+ * the model untouched, when this file or backend cannot be mapped so.
+ */
+async function mapInto(
+  model: GPTModel,
+  header: SafetensorsHeader,
+  layout: Map<string, LayoutEntry>,
+): Promise<boolean> {
+  const backend = getBackend();
+  const path = header.path;
+  const aligned = (t: TensorInfo) => t.dtype === 'F32' && (header.dataStart + t.dataOffsets[0]) % 4 === 0;
+  const mapFile = backend.mapFile;
+  if (
+    !mapFile ||
+    !header.tensors.every(aligned) ||
+    header.tensors.some((t) => t.byteLength > MAP_PIECE_BYTES)
+  )
+    return false;
+  // Node holds at most 4 GiB in one ArrayBuffer: map runs of whole tensors, each under MAP_PIECE_BYTES.
+  let piece: { buffer: ArrayBuffer; begin: number } | null = null;
+  const dataOf = (t: TensorInfo): Float32Array => {
+    const [begin, end] = t.dataOffsets;
+    if (!piece || end - piece.begin > piece.buffer.byteLength) {
+      const last = header.tensors.findLast((u) => u.dataOffsets[1] - begin <= MAP_PIECE_BYTES)!;
+      const length = last.dataOffsets[1] - begin;
+      piece = { buffer: mapFile(path, header.dataStart + begin, length), begin };
+    }
+    return new Float32Array(piece.buffer, begin - piece.begin, t.numel);
+  };
+  const names = new Map(model.namedParameters().map(([n, p]) => [p, n]));
+  const by = new Map<Tensor, Tensor>();
+  let sinceYield = 0;
+  for (const t of header.tensors) {
+    const name = normaliseName(t.name);
+    if (IGNORED.test(name) || (model.cfg.tiedHead && name === 'lm_head.weight')) continue;
+    const src = dataOf(t);
+    // Reading every value once also brings the file's pages in, so the first forward pass does not.
+    const bad = backend.firstNonFinite(src);
+    if (bad !== -1)
+      throw new Error(
+        `${path}: tensor '${name}' holds a non-finite value (${src[bad]}); the file is damaged or was saved from a diverged model`,
+      );
+    const e = layout.get(name)!;
+    e.views(src).forEach((v, k) => {
+      v.name = names.get(e.params[k]) ?? ''; // errors about a view name the weight
+      by.set(e.params[k], v);
+    });
+    // Give a server's event loop a turn between large tensors (mapping in a cold file reads from disk).
+    if ((sinceYield += t.byteLength) > 256 * 2 ** 20) {
+      sinceYield = 0;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  model.replaceParameters(by);
+  for (const p of model.parameters()) p.requiresGrad = false;
+  return true;
+}
+
 /**
  * Read a Hugging Face GPT-2 directory (config.json + model.safetensors) into a new GPTModel in eval mode,
  * language model or classifier. The model is only returned once every tensor loaded.
@@ -413,6 +530,7 @@ export async function loadGPT2(dir: string, opts: LoadGPT2Options = {}): Promise
       throw new Error(
         `${weightsPath}: tensor '${t.name}': dtype ${t.dtype} cannot be loaded as float32 (loadable: ${LOADABLE_DTYPES.join(', ')})`,
       );
+  if (opts.map && dtype === 'f32' && (await mapInto(model, header, layout))) return model.eval();
   const steps: LoadStep[] = [];
   for (const t of header.tensors) {
     const name = normaliseName(t.name);

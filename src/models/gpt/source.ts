@@ -61,6 +61,11 @@ export interface ModelSource {
 
 export interface BuildOptions {
   dtype?: WeightDtype;
+  /**
+   * Inference only: a pretrained f32 model keeps its weights in the mapped file instead of copies (loads in a
+   * fraction of the time, shares the pages with the page cache), frozen; see LoadGPT2Options.map. Default false.
+   */
+  map?: boolean;
 }
 
 function fresh(config: GPTConfig, init: 'book' | 'gpt2'): (o?: BuildOptions) => Promise<GPTModel> {
@@ -161,7 +166,7 @@ async function pretrained(dir: string, label: string, o: ResolveModelOptions): P
     dir: resolve(dir),
     labels,
     gptkit,
-    build: async (b = {}) => (await loadGPT2(dir, { dropRate, dtype: b.dtype })).train(),
+    build: async (b = {}) => (await loadGPT2(dir, { dropRate, dtype: b.dtype, map: b.map })).train(),
   };
 }
 
