@@ -138,9 +138,27 @@ export function assignInto(dst: Tensor, src: Tensor): void {
   const sd = s.data;
   const dd = dst.data;
   let k = s.offset;
-  forEachIndex(dst, (o) => {
-    dd[o] = sd[k++];
-  });
+  const nd = dst.ndim - 1;
+  const inner = nd >= 0 ? dst.shape[nd] : 1;
+  if (nd >= 0 && dst.strides[nd] === 1 && inner >= 8) {
+    // Rows of the last dimension are contiguous on both sides (a KV-cache append): copy them whole.
+    const idx = new Array<number>(nd).fill(0);
+    let o = dst.offset;
+    for (let r = dst.size / inner; r > 0; r--) {
+      dd.set(sd.subarray(k, k + inner), o);
+      k += inner;
+      for (let d = nd - 1; d >= 0; d--) {
+        o += dst.strides[d];
+        if (++idx[d] < dst.shape[d]) break;
+        o -= dst.strides[d] * dst.shape[d];
+        idx[d] = 0;
+      }
+    }
+  } else {
+    forEachIndex(dst, (o) => {
+      dd[o] = sd[k++];
+    });
+  }
   if (s !== src) s.dispose();
 }
 
