@@ -12,6 +12,7 @@
         "native/gemm_kernels.c",
         "native/vecops.c",
         "native/fused.c",
+        "native/elementwise.c",
         "native/attention.c",
         "native/bandwidth.c",
         "native/quant.c"

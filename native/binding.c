@@ -290,6 +290,55 @@ static napi_value js_gelu_backward(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* add(a, b, out, n): out = a + b (out may be a or b) */
+static napi_value js_add(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "add", 4)) return NULL;
+  size_t la, lb, lo;
+  float *a = f32(&c, 0, &la, "a"), *b = f32(&c, 1, &lb, "b"), *out = f32(&c, 2, &lo, "out");
+  int64_t n = count(&c, num(&c, 3), "n");
+  need(&c, la, n, "a");
+  need(&c, lb, n, "b");
+  need(&c, lo, n, "out");
+  if (c.failed) return NULL;
+  ew_add(a, b, out, n);
+  return undefined(env);
+}
+
+/* dropout(x, out, n, seed, threshold, scale): out = x * mask (out may be x) */
+static napi_value js_dropout(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "dropout", 6)) return NULL;
+  size_t lx, lo;
+  float *x = f32(&c, 0, &lx, "x"), *out = f32(&c, 1, &lo, "out");
+  int64_t n = count(&c, num(&c, 2), "n");
+  double seed = num(&c, 3), threshold = num(&c, 4), scale = num(&c, 5);
+  need(&c, lx, n, "x");
+  need(&c, lo, n, "out");
+  if (!c.failed && !(seed >= 0 && seed <= 4294967295.0 && seed == floor(seed)))
+    fail(&c, "R", "%s", "seed must be an integer in [0, 2^32)");
+  if (!c.failed && !(threshold >= 0 && threshold <= 16777216.0 && threshold == floor(threshold)))
+    fail(&c, "R", "%s", "threshold must be an integer in [0, 2^24]");
+  if (c.failed) return NULL;
+  ew_dropout(x, out, n, (uint32_t)seed, (uint32_t)threshold, (float)scale);
+  return undefined(env);
+}
+
+/* sumRows(g, rows, cols, dst, beta): dst (+)= the sum of the rows of g (rows x cols) */
+static napi_value js_sum_rows(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "sumRows", 5)) return NULL;
+  size_t lg, ld;
+  float *g = f32(&c, 0, &lg, "g"), *dst = f32(&c, 3, &ld, "dst");
+  int64_t rows = count(&c, num(&c, 1), "rows"), cols = count(&c, num(&c, 2), "cols");
+  int beta = num(&c, 4) != 0;
+  need(&c, lg, (double)rows * (double)cols, "g");
+  need(&c, ld, cols, "dst");
+  if (c.failed) return NULL;
+  ew_sum_rows(g, rows, cols, dst, beta);
+  return undefined(env);
+}
+
 static int32_t int32_arg(call *c, size_t i) {
   int32_t v = 0;
   if (!c->failed && napi_get_value_int32(c->env, c->argv[i], &v) != napi_ok) fail(c, "T", "%s", "expected an int32");
@@ -715,6 +764,9 @@ NAPI_MODULE_INIT() {
       FN("layerNormBackward", js_layernorm_backward),
       FN("gelu", js_gelu),
       FN("geluBackward", js_gelu_backward),
+      FN("add", js_add),
+      FN("dropout", js_dropout),
+      FN("sumRows", js_sum_rows),
       FN("crossEntropy", js_cross_entropy),
       FN("crossEntropyBackward", js_cross_entropy_backward),
       FN("attention", js_attention),

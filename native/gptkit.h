@@ -125,6 +125,10 @@ void layernorm_forward(const float *x, const float *w, const float *b, float *y,
 void layernorm_backward(const float *dy, const float *x, const float *w, const float *mean, const float *rstd,
                         float *dx, float *dw, float *db, int64_t rows, int64_t cols);
 void gelu_forward(const float *x, float *y, int64_t n);
+/* elementwise.c */
+void ew_add(const float *a, const float *b, float *out, int64_t n);
+void ew_dropout(const float *x, float *out, int64_t n, uint32_t seed, uint32_t threshold, float scale);
+void ew_sum_rows(const float *g, int64_t rows, int64_t cols, float *dst, int beta);
 void gelu_backward(const float *x, const float *dy, float *dx, int64_t n);
 void cross_entropy_forward(const float *logits, const int32_t *targets, float *loss, float *lse, int64_t rows,
                            int64_t V, int32_t ignore_index);

@@ -414,6 +414,67 @@ test('layerNorm forward and backward (dweight/dbias accumulate)', { skip }, () =
   });
 });
 
+test('add, dropout and sumRows: bit for bit the js kernels (float32), in place too', { skip }, () => {
+  withThreads(native!, (threads) => {
+    for (const n of [0, 1, 63, 65, 1000, 300007]) {
+      const what = `n=${n} threads=${threads}`;
+      const a = randomF32(n, 3);
+      const b = randomF32(n, 3);
+      a[0] = n > 0 ? -2.5 : a[0]; // dropout of a negative element: -0, as 0 * x gives
+      const ref = new Float32Array(n);
+      jsBackend.add(a, b, ref, n);
+      for (let i = 0; i < Math.min(n, 50); i++)
+        assert.equal(ref[i], Math.fround(a[i] + b[i]), 'the oracle adds');
+      const out = new Float32Array(n);
+      native!.add(a, b, out, n);
+      assert.deepEqual(out, ref, `add ${what}`);
+      const inPlace = a.slice();
+      native!.add(inPlace, b, inPlace, n);
+      assert.deepEqual(inPlace, ref, `add in place ${what}`);
+
+      for (const [p, seed] of [
+        [0.1, 12345],
+        [0.5, 4294967295],
+        [1, 7],
+      ] as const) {
+        const threshold = Math.ceil(p * 16777216);
+        const scale = p === 1 ? 0 : 1 / (1 - p);
+        const dRef = new Float32Array(n);
+        jsBackend.dropout(a, dRef, n, seed, threshold, scale);
+        const d = new Float32Array(n);
+        native!.dropout(a, d, n, seed, threshold, scale);
+        assert.deepEqual(d, dRef, `dropout p=${p} ${what}`);
+        const kept = dRef.reduce((k, v) => k + (v !== 0 ? 1 : 0), 0);
+        if (n >= 1000) assert.ok(Math.abs(kept / n - (1 - p)) < 0.02, `dropout p=${p} keeps ${kept} of ${n}`);
+        const dIn = a.slice();
+        native!.dropout(dIn, dIn, n, seed, threshold, scale);
+        assert.deepEqual(dIn, dRef, `dropout in place ${what}`);
+      }
+    }
+    for (const [rows, cols] of [
+      [1, 1],
+      [3, 70],
+      [512, 768],
+      [7, 3000],
+      [0, 5],
+    ]) {
+      const g = randomF32(rows * cols);
+      for (const beta of [0, 1] as const) {
+        const init = randomF32(cols);
+        const ref = init.slice();
+        jsBackend.sumRows(g, rows, cols, ref, beta);
+        const dst = init.slice();
+        native!.sumRows(g, rows, cols, dst, beta);
+        assert.deepEqual(dst, ref, `sumRows ${rows}x${cols} beta=${beta} threads=${threads}`);
+        const exact = new Float64Array(cols);
+        for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) exact[j] += g[r * cols + j];
+        if (beta) for (let j = 0; j < cols; j++) exact[j] += init[j];
+        assertClose(dst, exact, `sumRows vs float64 ${rows}x${cols}`, 1e-4, 1e-5);
+      }
+    }
+  });
+});
+
 test('gelu forward and backward, incl. large |x| and in-place', { skip }, () => {
   withThreads(native!, (threads) => {
     for (const n of [0, 1, 7, 17, 1000, 100003]) {

@@ -186,6 +186,16 @@ export interface Backend {
     cols: number,
   ): void;
 
+  /** out[i] = a[i] + b[i] for i < n; out may be a or b. */
+  add(a: FloatArray, b: FloatArray, out: FloatArray, n: number): void;
+  /**
+   * Inverted dropout with a counter-hash mask: out[i] = x[i] * (fmix32(seed + i * 0x9e3779b9) >>> 8 < threshold
+   * ? 0 : scale), so backward regenerates the mask from the seed. out may be x.
+   */
+  dropout(x: FloatArray, out: FloatArray, n: number, seed: number, threshold: number, scale: number): void;
+  /** dst[j] = (beta ? dst[j] : 0) + the sum over rows r, in order, of g[r * cols + j] (a bias gradient). */
+  sumRows(g: FloatArray, rows: number, cols: number, dst: FloatArray, beta: 0 | 1): void;
+
   /** GELU, tanh approximation (GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
   gelu(x: FloatArray, y: FloatArray, n: number): void;
   /** dx = dy * gelu'(x); dx is overwritten and may alias dy. */

@@ -2,7 +2,8 @@
 // where, maskedFill. These are memory-bound and run as tight JS loops; fused kernels live elsewhere.
 import { record } from '../tensor/autograd.js';
 import { empty, shapeStr, Tensor } from '../tensor/tensor.js';
-import { assertFloat, broadcastShapes, broadcastStrides, sameShape } from './util.js';
+import { assertFloat, backendFor, broadcastShapes, broadcastStrides, sameShape } from './util.js';
+import type { FloatArray } from '../backend/index.js';
 import { contiguous, sumTo } from './view.js';
 
 type BinaryKind = 0 | 1 | 2 | 3; // add, sub, mul, div
@@ -26,7 +27,13 @@ function binaryForward(kind: BinaryKind, a: Tensor, b: Tensor): Tensor {
   if (sameShape(a.shape, shape) && sameShape(b.shape, shape) && a.isContiguous() && b.isContiguous()) {
     const ao = a.offset;
     const bo = b.offset;
-    if (kind === ADD) for (let i = 0; i < n; i++) od[i] = ad[ao + i] + bd[bo + i];
+    if (kind === ADD)
+      backendFor(a).add(
+        ad.subarray(ao, ao + n) as FloatArray,
+        bd.subarray(bo, bo + n) as FloatArray,
+        od as FloatArray,
+        n,
+      );
     else if (kind === SUB) for (let i = 0; i < n; i++) od[i] = ad[ao + i] - bd[bo + i];
     else if (kind === MUL) for (let i = 0; i < n; i++) od[i] = ad[ao + i] * bd[bo + i];
     else for (let i = 0; i < n; i++) od[i] = ad[ao + i] / bd[bo + i];

@@ -120,13 +120,14 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     let db: Tensor | null = null;
     if (bias?.requiresGrad) {
       const target = gradTarget(bias);
-      const d = target.t.data;
-      if (target.beta === 0) d.fill(0);
-      const gd = gc.data;
-      for (let r = 0; r < rows; r++) {
-        const o = gc.offset + r * out;
-        for (let j = 0; j < out; j++) d[j] += gd[o + j];
-      }
+      // db (out) (+)= the column sums of g (rows, out)
+      bk.sumRows(
+        gc.data.subarray(gc.offset, gc.offset + rows * out) as FloatArray,
+        rows,
+        out,
+        target.t.data as FloatArray,
+        target.beta,
+      );
       if (!target.leaf) db = target.t;
     }
     return bias ? [dx, dw, db] : [dx, dw];
@@ -137,8 +138,11 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
 function fillBias(y: Tensor, bias: Tensor | null, rows: number, out: number): void {
   if (!bias) return;
   const bc = contiguous(bias);
-  const bd = bc.data.subarray(bc.offset, bc.offset + out);
-  for (let r = 0; r < rows; r++) y.data.set(bd, r * out);
+  const yd = y.data;
+  if (rows === 0) return;
+  yd.set(bc.data.subarray(bc.offset, bc.offset + out), 0);
+  // Doubling block copies (memmove speed) instead of one short copy per row.
+  for (let done = 1; done < rows; done *= 2) yd.copyWithin(done * out, 0, Math.min(done, rows - done) * out);
 }
 
 /** Inference only: x (..., in) @ W^T + b with W held packed; no gradient flows through it. */

@@ -6,7 +6,6 @@ import { empty, shapeStr, Tensor } from '../tensor/tensor.js';
 import { assertFloat, backendFor } from './util.js';
 import { contiguous, reshape } from './view.js';
 import type { FloatArray } from '../backend/index.js';
-import { fmix32 } from '../backend/backend.js';
 
 /** The contiguous elements of t as a typed array of exactly t.size elements. */
 export function flat(t: Tensor): FloatArray {
@@ -157,12 +156,6 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   });
 }
 
-/** Keep/drop decision of element i for a dropout seed: a counter-based hash, so backward regenerates the mask. */
-function dropMask(seed: number, threshold: number, scale: number, n: number, out: FloatArray): void {
-  for (let i = 0; i < n; i++)
-    out[i] = fmix32((seed + Math.imul(i, 0x9e3779b9)) >>> 0) >>> 8 < threshold ? 0 : scale;
-}
-
 /**
  * Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p). The mask is a
  * hash of (seed from rng, element index), so nothing is stored for backward but the seed.
@@ -175,17 +168,13 @@ export function dropout(x: Tensor, p: number, training: boolean, rng: Rng = glob
   const threshold = Math.ceil(p * 16777216);
   const scale = p === 1 ? 0 : 1 / (1 - p);
   const n = x.size;
-  const xf = flat(x);
+  const bk = backendFor(x);
   const out = empty(x.shape, x.dtype);
-  const od = out.data as FloatArray;
-  dropMask(seed, threshold, scale, n, od);
-  for (let i = 0; i < n; i++) od[i] *= xf[i];
+  // The mask is a counter-based hash of (seed, element index): backward regenerates it from the seed.
+  bk.dropout(flat(x), out.data as FloatArray, n, seed, threshold, scale);
   return record(out, 'dropout', [x], (g) => {
-    const gf = flat(g);
     const dx = empty(x.shape, x.dtype);
-    const dd = dx.data as FloatArray;
-    dropMask(seed, threshold, scale, n, dd);
-    for (let i = 0; i < n; i++) dd[i] *= gf[i];
+    bk.dropout(flat(g), dx.data as FloatArray, n, seed, threshold, scale);
     return [dx];
   });
 }

@@ -10,7 +10,7 @@ import type {
   PackArgs,
   PackedLinearArgs,
 } from '../backend.js';
-import { bf16ToF32, dropoutRowBase, dropoutUniform, f32ToBf16, quantizeRowInt8 } from '../backend.js';
+import { bf16ToF32, dropoutRowBase, dropoutUniform, f32ToBf16, fmix32, quantizeRowInt8 } from '../backend.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
@@ -128,6 +128,34 @@ function layerNormBackward(
       const xhat = (x[o + j] - m) * s;
       dx[o + j] = s * (dy[o + j] * w[j] - gMean - xhat * gxMean);
     }
+  }
+}
+
+function add(a: FloatArray, b: FloatArray, out: FloatArray, n: number): void {
+  for (let i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+function dropout(
+  x: FloatArray,
+  out: FloatArray,
+  n: number,
+  seed: number,
+  threshold: number,
+  scale: number,
+): void {
+  // float32 results multiply by the float32 scale, as the native kernel does
+  const s = out instanceof Float32Array ? Math.fround(scale) : scale;
+  for (let i = 0; i < n; i++) {
+    const keep = fmix32((seed + Math.imul(i, 0x9e3779b9)) >>> 0) >>> 8 >= threshold;
+    out[i] = x[i] * (keep ? s : 0);
+  }
+}
+
+function sumRows(g: FloatArray, rows: number, cols: number, dst: FloatArray, beta: 0 | 1): void {
+  if (!beta) dst.fill(0, 0, cols);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) dst[j] += g[o + j];
   }
 }
 
@@ -330,6 +358,9 @@ export const jsBackend: Backend = {
   softmaxBackward,
   layerNorm,
   layerNormBackward,
+  add,
+  dropout,
+  sumRows,
   gelu,
   geluBackward,
   crossEntropy,

@@ -45,6 +45,16 @@ export interface NativeAddon {
     rows: number,
     cols: number,
   ): void;
+  add(a: Float32Array, b: Float32Array, out: Float32Array, n: number): void;
+  dropout(
+    x: Float32Array,
+    out: Float32Array,
+    n: number,
+    seed: number,
+    threshold: number,
+    scale: number,
+  ): void;
+  sumRows(g: Float32Array, rows: number, cols: number, dst: Float32Array, beta: number): void;
   gelu(x: Float32Array, y: Float32Array, n: number): void;
   geluBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, n: number): void;
   crossEntropy(
@@ -209,6 +219,10 @@ export function createNativeBackend(addon: NativeAddon): Backend {
         rows,
         cols,
       ),
+    add: (a, b, out, n) => addon.add(f32(a, 'a'), f32(b, 'b'), f32(out, 'out'), n),
+    dropout: (x, out, n, seed, threshold, scale) =>
+      addon.dropout(f32(x, 'x'), f32(out, 'out'), n, seed, threshold, scale),
+    sumRows: (g, rows, cols, dst, beta) => addon.sumRows(f32(g, 'g'), rows, cols, f32(dst, 'dst'), beta),
     gelu: (x, y, n) => addon.gelu(f32(x, 'x'), f32(y, 'y'), n),
     geluBackward: (x, dy, dx, n) => addon.geluBackward(f32(x, 'x'), f32(dy, 'dy'), f32(dx, 'dx'), n),
     crossEntropy: (logits, targets, loss, lse, rows, V, ignoreIndex) =>
