@@ -339,6 +339,42 @@ static napi_value js_sum_rows(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* copyStrided(src, dst, dims): dst = the view of src with dims = [offset, nd, shape..., strides...] (nd <= 8),
+ * in row-major order; every element the view reaches must lie inside src. */
+static napi_value js_copy_strided(napi_env env, napi_callback_info info) {
+  call c;
+  if (!begin(env, info, &c, "copyStrided", 3)) return NULL;
+  size_t ls, ld, lp;
+  float *src = f32(&c, 0, &ls, "src"), *dst = f32(&c, 1, &ld, "dst");
+  double *p = typed(&c, 2, napi_float64_array, &lp, "dims");
+  if (c.failed) return NULL;
+  int nd = lp >= 2 ? (int)p[1] : 0;
+  if (!(nd >= 1 && nd <= 8 && lp == (size_t)(2 + 2 * nd))) {
+    fail(&c, "R", "%s", "dims must be [offset, nd (1..8), shape (nd), strides (nd)]");
+    return NULL;
+  }
+  int64_t shape[8], strides[8];
+  double lo = p[0], hi = p[0], total = 1;
+  for (int d = 0; d < nd; d++) {
+    shape[d] = count(&c, p[2 + d], "shape");
+    double s = p[2 + nd + d];
+    if (!c.failed && !(s == floor(s) && fabs(s) <= 9007199254740991.0)) fail(&c, "R", "%s", "strides must be integers");
+    strides[d] = (int64_t)s;
+    total *= (double)shape[d];
+    if (shape[d] > 0) {
+      if (s < 0) lo += s * (double)(shape[d] - 1);
+      else hi += s * (double)(shape[d] - 1);
+    }
+  }
+  if (c.failed) return NULL;
+  need(&c, ld, total, "dst");
+  if (!c.failed && total > 0 && !(lo >= 0 && hi < (double)ls && p[0] == floor(p[0])))
+    fail(&c, "R", "%s", "the view reaches outside src");
+  if (c.failed) return NULL;
+  if (total > 0) ew_copy_strided(src + (int64_t)p[0], nd, shape, strides, dst);
+  return undefined(env);
+}
+
 static int32_t int32_arg(call *c, size_t i) {
   int32_t v = 0;
   if (!c->failed && napi_get_value_int32(c->env, c->argv[i], &v) != napi_ok) fail(c, "T", "%s", "expected an int32");
@@ -767,6 +803,7 @@ NAPI_MODULE_INIT() {
       FN("add", js_add),
       FN("dropout", js_dropout),
       FN("sumRows", js_sum_rows),
+      FN("copyStrided", js_copy_strided),
       FN("crossEntropy", js_cross_entropy),
       FN("crossEntropyBackward", js_cross_entropy_backward),
       FN("attention", js_attention),

@@ -129,6 +129,7 @@ void gelu_forward(const float *x, float *y, int64_t n);
 void ew_add(const float *a, const float *b, float *out, int64_t n);
 void ew_dropout(const float *x, float *out, int64_t n, uint32_t seed, uint32_t threshold, float scale);
 void ew_sum_rows(const float *g, int64_t rows, int64_t cols, float *dst, int beta);
+void ew_copy_strided(const float *src, int nd, const int64_t *shape, const int64_t *strides, float *dst);
 void gelu_backward(const float *x, const float *dy, float *dx, int64_t n);
 void cross_entropy_forward(const float *logits, const int32_t *targets, float *loss, float *lse, int64_t rows,
                            int64_t V, int32_t ignore_index);

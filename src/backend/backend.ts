@@ -196,6 +196,18 @@ export interface Backend {
   /** dst[j] = (beta ? dst[j] : 0) + the sum over rows r, in order, of g[r * cols + j] (a bias gradient). */
   sumRows(g: FloatArray, rows: number, cols: number, dst: FloatArray, beta: 0 | 1): void;
 
+  /**
+   * Optional: dst[0..) = the elements of the view of src at `offset` with `shape` and `strides`, in row-major order
+   * (contiguous() of a transpose). Callers loop in JS where a backend lacks it.
+   */
+  copyStrided?(
+    src: Float32Array,
+    offset: number,
+    shape: readonly number[],
+    strides: readonly number[],
+    dst: Float32Array,
+  ): void;
+
   /** GELU, tanh approximation (GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
   gelu(x: FloatArray, y: FloatArray, n: number): void;
   /** dx = dy * gelu'(x); dx is overwritten and may alias dy. */

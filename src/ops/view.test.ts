@@ -38,3 +38,29 @@ test('assignInto from a transposed source into a transposed destination', () => 
     for (let j = 0; j < 10; j++) assert.equal(d2.toArray()[i * 10 + j], j * 12 + i);
   assert.throws(() => ops.assignInto(d2, src), /does not match destination/);
 });
+
+test('contiguous() of large permuted views (the native strided copy) matches index arithmetic', () => {
+  const [B, T, H, D] = [2, 40, 3, 64];
+  const x = ops.fromArray(
+    Array.from({ length: B * T * H * D }, (_, i) => i),
+    [B, T, H, D],
+  );
+  // heads split: (B, T, H, D) -> (B, H, T, D); rows of D contiguous in the source
+  const split = ops.contiguous(ops.permute(x, [0, 2, 1, 3])).toArray();
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let t = 0; t < T; t++)
+        for (let d = 0; d < D; d++)
+          assert.equal(split[((b * H + h) * T + t) * D + d], ((b * T + t) * H + h) * D + d);
+  // the last two dimensions swapped: a strided inner loop
+  const swapped = ops.contiguous(ops.transpose(x, 2, 3)).toArray();
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++)
+      for (let d = 0; d < D; d++)
+        for (let h = 0; h < H; h++)
+          assert.equal(swapped[((b * T + t) * D + d) * H + h], ((b * T + t) * H + h) * D + d);
+  // a narrowed view: a nonzero offset
+  const part = ops.contiguous(ops.narrow(ops.permute(x, [0, 2, 1, 3]), 2, 5, 30)).toArray();
+  assert.equal(part[0], (5 * H + 0) * D);
+  assert.equal(part.length, B * H * 30 * D);
+});

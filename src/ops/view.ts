@@ -1,5 +1,6 @@
 // Views share storage with their source (reshape of contiguous data, transpose, permute, narrow,
 // expand, unsqueeze, squeeze) and contiguous() copies. Each records a backward that undoes the view.
+import { getBackend } from '../backend/index.js';
 import { record } from '../tensor/autograd.js';
 import { empty, forEachIndex, numel, shapeStr, Tensor } from '../tensor/tensor.js';
 import { normAxis, sameShape } from './util.js';
@@ -19,8 +20,20 @@ export function copyInto(t: Tensor, dst: Tensor['data'], dstOffset: number): voi
     dst.set(src.subarray(t.offset, t.offset + t.size), dstOffset);
     return;
   }
-  // Row-major walk with a tight inner loop over the last dimension.
   const nd = t.ndim;
+  const bk = getBackend();
+  if (
+    bk.copyStrided &&
+    src instanceof Float32Array &&
+    dst instanceof Float32Array &&
+    nd <= 8 &&
+    t.size >= 4096
+  ) {
+    // A large transpose (attention heads split and merged): one native pass instead of a JS loop per row.
+    bk.copyStrided(src, t.offset, t.shape, t.strides, dst.subarray(dstOffset, dstOffset + t.size));
+    return;
+  }
+  // Row-major walk with a tight inner loop over the last dimension.
   const inner = t.shape[nd - 1];
   const is = t.strides[nd - 1];
   const outer = t.size / inner;

@@ -55,6 +55,7 @@ export interface NativeAddon {
     scale: number,
   ): void;
   sumRows(g: Float32Array, rows: number, cols: number, dst: Float32Array, beta: number): void;
+  copyStrided(src: Float32Array, dst: Float32Array, dims: Float64Array): void;
   gelu(x: Float32Array, y: Float32Array, n: number): void;
   geluBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, n: number): void;
   crossEntropy(
@@ -223,6 +224,14 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     dropout: (x, out, n, seed, threshold, scale) =>
       addon.dropout(f32(x, 'x'), f32(out, 'out'), n, seed, threshold, scale),
     sumRows: (g, rows, cols, dst, beta) => addon.sumRows(f32(g, 'g'), rows, cols, f32(dst, 'dst'), beta),
+    copyStrided(src, offset, shape, strides, dst) {
+      const dims = new Float64Array(2 + 2 * shape.length);
+      dims[0] = offset;
+      dims[1] = shape.length;
+      dims.set(shape, 2);
+      dims.set(strides, 2 + shape.length);
+      addon.copyStrided(src, dst, dims);
+    },
     gelu: (x, y, n) => addon.gelu(f32(x, 'x'), f32(y, 'y'), n),
     geluBackward: (x, dy, dx, n) => addon.geluBackward(f32(x, 'x'), f32(dy, 'dy'), f32(dx, 'dx'), n),
     crossEntropy: (logits, targets, loss, lse, rows, V, ignoreIndex) =>
