@@ -55,7 +55,7 @@
 #define GEMV_GROUP 4
 #define GEMV_BLOCK_BYTES (256 * 1024)
 /* Row-major GEMVs up to this many columns split K over threads, not N (see gemm()). */
-#define GEMV_KSPLIT_MAX_N 4096
+#define GEMV_KSPLIT_MAX_N 16384
 static _Atomic int gemv_max_m = GEMV_GROUP;
 
 int gemm_set_gemv_max_m(int m) {

@@ -25,7 +25,10 @@ export interface Classification {
 }
 
 /** Load a classifier saved by finetuneClassifier (a directory, or an adapter directory). */
-export async function loadClassifier(spec: string, o: { dtype?: WeightDtype } = {}): Promise<Classifier> {
+export async function loadClassifier(
+  spec: string,
+  o: { dtype?: WeightDtype; map?: boolean } = {},
+): Promise<Classifier> {
   const src = await resolveModel(spec, { names: 'pretrained' });
   if (src.config.numClasses === undefined)
     throw new Error(
@@ -35,7 +38,7 @@ export async function loadClassifier(spec: string, o: { dtype?: WeightDtype } = 
   const token = (src.gptkit.classify_token ?? 'last') as ClassifyToken;
   if (!TOKEN_CHOICES.includes(token)) throw new Error(`${spec}: unknown classify token '${String(token)}'`);
   const maxLength = typeof src.gptkit.max_length === 'number' ? src.gptkit.max_length : undefined;
-  const model = (await src.build({ dtype: o.dtype, map: true })).eval();
+  const model = (await src.build({ dtype: o.dtype, map: o.map })).eval();
   const labels = src.labels ?? Array.from({ length: src.config.numClasses }, (_, i) => String(i));
   return { model, labels, token, maxLength, tokenizer: loadGpt2Tokenizer() };
 }

@@ -1,6 +1,6 @@
 // `gptkit generate`: load a GPT-2 model (by name from the cache, or a directory) and stream a continuation.
 import type { Command } from 'commander';
-import { DTYPE_HELP, parseDtypeArg, parseIntArg, parseFloatArg } from '../args.js';
+import { DTYPE_HELP, NO_MAP_HELP, parseDtypeArg, parseIntArg, parseFloatArg } from '../args.js';
 import {
   checkGenerateOptions,
   resolveModel,
@@ -23,6 +23,7 @@ interface GenerateCliOptions {
   cache: boolean;
   allowSpecial?: boolean;
   dtype: WeightDtype;
+  map: boolean;
 }
 
 export function register(program: Command): void {
@@ -45,6 +46,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed for sampling', parseIntArg('--seed', 0), 123)
     .option('--no-cache', 'disable the KV cache (same output, slower)')
     .option('--dtype <f32|bf16|int8>', DTYPE_HELP, parseDtypeArg, 'f32')
+    .option('--no-map', NO_MAP_HELP)
     .option('--allow-special', 'encode <|endoftext|> in the prompt as its token id (50256)')
     .option('--json', 'print {"prompt_ids", "new_ids", "text"} as JSON at the end instead of streaming')
     .action(async (o: GenerateCliOptions) => {
@@ -77,7 +79,7 @@ export function register(program: Command): void {
         );
       if (src.config.numClasses !== undefined)
         throw new Error(`--model ${o.model} is a classifier; use \`gptkit classify --model ${o.model}\``);
-      const model = (await src.build({ dtype: o.dtype, map: true })).eval();
+      const model = (await src.build({ dtype: o.dtype, map: o.map })).eval();
       const decoder = tokenizer.streamingDecoder();
       if (!o.json) process.stdout.write(o.prompt);
       const newIds = generate(model, promptIds, {

@@ -14,7 +14,7 @@ import {
   writeFileAtomic,
   type WeightDtype,
 } from '../../index.js';
-import { DTYPE_HELP, parseDtypeArg, parseIntArg } from '../args.js';
+import { DTYPE_HELP, MAP_HELP, parseDtypeArg, parseIntArg } from '../args.js';
 
 interface RespondCliOptions {
   model: string;
@@ -27,6 +27,7 @@ interface RespondCliOptions {
   maxNewTokens: number;
   progress: boolean;
   dtype: WeightDtype;
+  map?: boolean;
 }
 
 export function register(program: Command): void {
@@ -47,6 +48,7 @@ export function register(program: Command): void {
     .option('--template <alpaca|phi3|file>', "prompt format (default: the model's own, else alpaca)")
     .option('--max-new-tokens <n>', 'longest answer in tokens', parseIntArg('--max-new-tokens', 1), 256)
     .option('--dtype <f32|bf16|int8>', DTYPE_HELP, parseDtypeArg, 'f32')
+    .option('--map', MAP_HELP)
     .option('--no-progress', 'no progress bar (it is shown only when stderr is a terminal)')
     .action(async (o: RespondCliOptions) => {
       const one = o.instruction !== undefined;
@@ -70,7 +72,7 @@ export function register(program: Command): void {
         process.stderr.write(
           `gptkit: ${o.model} has no stored template (not trained by finetune-instruct); using alpaca\n`,
         );
-      const model = (await src.build({ dtype: o.dtype, map: true })).eval();
+      const model = (await src.build({ dtype: o.dtype, map: o.map === true })).eval();
       const tokenizer = loadGpt2Tokenizer();
       const settings = { maxNewTokens: o.maxNewTokens };
       if (one) {

@@ -2,7 +2,7 @@
 // Ollama-compatible HTTP API and the web page until SIGTERM / Ctrl-C.
 import type { Command } from 'commander';
 import { basename, dirname, resolve } from 'node:path';
-import { DTYPE_HELP, parseDtypeArg, parseIntArg } from '../args.js';
+import { DTYPE_HELP, MAP_HELP, parseDtypeArg, parseIntArg } from '../args.js';
 import {
   type WeightDtype,
   createServer,
@@ -22,6 +22,7 @@ interface ServeCliOptions {
   maxQueue: number;
   corsOrigin?: string;
   dtype: WeightDtype;
+  map?: boolean;
 }
 
 /** How clients name the model: a released name as given, a directory by its folder name (DIR/model: DIR's). */
@@ -54,6 +55,7 @@ export function register(program: Command): void {
     )
     .option('--cors-origin <origin>', 'allow browsers on this origin (or *) to call the API')
     .option('--dtype <f32|bf16|int8>', DTYPE_HELP, parseDtypeArg, 'f32')
+    .option('--map', MAP_HELP)
     .action(async (o: ServeCliOptions) => {
       const src = await resolveModel(o.model);
       if (src.kind === 'fresh')
@@ -68,7 +70,7 @@ export function register(program: Command): void {
       const template: ChatTemplate | undefined = src.template;
       const classifier =
         o.classifier === undefined ? undefined : await loadClassifier(o.classifier, { dtype: o.dtype });
-      const model = await src.build({ dtype: o.dtype, map: true });
+      const model = await src.build({ dtype: o.dtype, map: o.map === true });
       const server = createServer({
         model,
         modelId: modelId(o.model),

@@ -3,6 +3,7 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,7 @@ import { AdamW } from '../../optim/index.js';
 import { generate } from './generate.js';
 import { loadGPT2, saveGPT2 } from './gpt2-weights.js';
 import { quantizeModel } from './quantize.js';
+import { resolveModel } from './source.js';
 import type { GPTModel } from './gpt.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -136,6 +138,26 @@ describe('a GPT-2 mapped from its file (native backend)', () => {
       assert.deepEqual(logits(model), logits(copied));
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('resolveModel().build({ map }) maps; gptkit generate maps by default and copies with --no-map', async () => {
+    setBackend('native');
+    const src = await resolveModel(modelDir);
+    assert.equal((await src.build({ map: true })).trf_blocks[0].att.W_query.weight.isContiguous(), false);
+    assert.equal((await src.build()).trf_blocks[0].att.W_query.weight.isContiguous(), true);
+    const main = join(root, 'dist', 'src', 'cli', 'main.js');
+    const args = [main, 'generate', '--model', modelDir, '--prompt', 'Every effort moves you', '--json'];
+    for (const extra of [[], ['--no-map']]) {
+      const r = spawnSync(process.execPath, [...args, '--max-new-tokens', '20', ...extra], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(
+        (JSON.parse(r.stdout) as { new_ids: number[] }).new_ids,
+        expected.greedy_20,
+        extra.join(' '),
+      );
     }
   });
 
