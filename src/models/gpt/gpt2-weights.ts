@@ -36,7 +36,10 @@ export interface LayoutEntry {
    * parameter's rows (loads convert large tensors in bounded chunks through it).
    */
   writeRows?(src: Float32Array, row0: number): void;
-  /** The parameters -> file data (a new array). Throws for bf16 / int8 parameters (inference storage). */
+  /**
+   * The parameters -> file data: the parameter's own memory where the layouts agree (no copy: write it out before
+   * the model changes), else a new array. Throws for bf16 / int8 parameters (inference storage).
+   */
   read(): Float32Array;
   /** The parameter's own memory, when the file data is the parameter unchanged (loads stream into it). */
   target?: Float32Array;
@@ -98,7 +101,7 @@ function direct(t: Tensor): LayoutEntry {
     params: [t],
     write: (src) => view(t).set(src),
     writeRows: (src, row0) => view(t).set(src, row0 * cols),
-    read: () => dense(t).slice(),
+    read: () => dense(t),
     get target() {
       return t.isContiguous() ? view(t) : undefined;
     },
@@ -232,16 +235,19 @@ export function extraParameters(model: GPTModel): Array<[string, Tensor]> {
   return model.namedParameters().filter(([, p]) => !covered.has(p));
 }
 
-/** Every parameter of the model as named file tensors: the Hugging Face layout, then the extras. */
+/**
+ * Every parameter of the model as named file tensors: the Hugging Face layout, then the extras. Tensors whose layout
+ * is the model's (wte, wpe, norms, biases, an untied head) are views of the parameters, not copies (a checkpoint of
+ * the 124M model then touches 0.3 GB less fresh memory): write them before the model changes.
+ */
 export function modelTensors(model: GPTModel): NamedTensor[] {
   const out: NamedTensor[] = [];
   for (const [name, e] of gpt2Layout(model)) out.push({ name, shape: e.shape, data: e.read() });
-  for (const [name, p] of extraParameters(model))
-    out.push({ name, shape: [...p.shape], data: dense(p).slice() });
+  for (const [name, p] of extraParameters(model)) out.push({ name, shape: [...p.shape], data: dense(p) });
   return out;
 }
 
-/** The model's parameters in the Hugging Face layout only (copies, Conv1D weights [in, out]). */
+/** The model's parameters in the Hugging Face layout only (Conv1D weights [in, out]; see modelTensors for views). */
 export function hfTensors(model: GPTModel): NamedTensor[] {
   const layout = gpt2Layout(model);
   return modelTensors(model).filter((t) => layout.has(t.name));
