@@ -1,0 +1,10 @@
+import { loadGPT2, generate } from '../../dist/src/index.js';
+const dtype = process.argv[2];
+let t = performance.now();
+const m = (await loadGPT2(process.argv[3] ?? '/tmp/xl', { dtype, map: dtype === 'f32' })).eval();
+const load = (performance.now() - t) / 1000;
+generate(m, [6109, 3626, 6100, 345], { maxNewTokens: 5 });
+t = performance.now();
+generate(m, [6109, 3626, 6100, 345], { maxNewTokens: 40 });
+const s = (performance.now() - t) / 1000;
+console.log(`gpt2-xl shape ${dtype}${dtype === 'f32' ? ' (mapped)' : ''}: load ${load.toFixed(2)} s, ${(40 / s).toFixed(2)} tokens/s (4-token prompt + 40 new, greedy, KV cache), peak RSS ${(process.resourceUsage().maxRSS / 1e6).toFixed(2)} GB`);
