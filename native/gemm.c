@@ -492,6 +492,25 @@ size_t gemm(const gemm_args *g) {
   job.gemv = g->M <= gemv_max_m && (g->b_cs == 1 || g->b_rs == 1);
   double flops = 2.0 * (double)g->batch * (double)g->M * (double)g->N * (double)(g->K > 0 ? g->K : 1);
   int want = threads_for(flops, job.gemv ? GEMV_PARALLEL_GRAIN : GEMM_PARALLEL_GRAIN);
+  /* A row-major B (a weight kept in the file's [in, out] layout) up to GEMV_KSPLIT_MAX_N wide: split K, so each
+   * thread streams one contiguous run of whole rows. Split by columns, each thread would read short pieces of
+   * every row, which the prefetchers follow badly: 10-35% less bandwidth for N = 768 on Zen 5 (from DRAM). The
+   * partial sums are added in thread order afterwards. The thread count comes from B's size alone, never from M,
+   * so a row of C is the same whether it is decoded alone or in a server's batch. */
+  if (job.gemv && g->b_cs == 1 && g->b_rs != 1 && g->batch == 1 && g->N <= GEMV_KSPLIT_MAX_N) {
+    const int kwant = threads_for(2.0 * (double)g->N * (double)g->K, GEMV_PARALLEL_GRAIN);
+    if (kwant > 1 && g->K >= 64 * (int64_t)kwant) {
+      GK_TRY(grow(&tls_ksplit, &tls_ksplit_size, (size_t)((kwant - 1) * g->M * g->N)));
+      job.ksplit = tls_ksplit;
+      pool_run(kwant, gemm_thread, &job);
+      for (int t = 1; t < job.parts; t++) {
+        const float *part = tls_ksplit + (int64_t)(t - 1) * g->M * g->N;
+        for (int64_t i = 0; i < g->M; i++)
+          for (int64_t j = 0; j < g->N; j++) g->c[i * g->c_rs + j] += part[i * g->N + j];
+      }
+      return 0;
+    }
+  }
   int overlap = c_batches_overlap(g);
   if (want <= 1) {
     job.split_batch = !overlap;
@@ -507,22 +526,6 @@ size_t gemm(const gemm_args *g) {
   /* Otherwise a tm x tn grid over C: each thread packs its rows of A and its columns of B, so the grid that
    * packs the least (tn*M*K + tm*K*N) wins, among those that leave every thread at least one tile. Row-major
    * A is not packed at all (read in place), so then splitting N costs nothing extra. */
-  /* A row-major B (a weight kept in the file's [in, out] layout) narrower than GEMV_KSPLIT_MAX_N: split K, so each
-   * thread streams one contiguous run of whole rows. Split by columns, each thread would read short pieces of
-   * every row, which the prefetchers follow badly: 10-35% less bandwidth for N = 768 on Zen 5 (from DRAM). The
-   * partial sums are added in thread order afterwards, so a result depends on the thread count, not the run. */
-  if (job.gemv && g->b_cs == 1 && g->b_rs != 1 && g->batch == 1 && g->N <= GEMV_KSPLIT_MAX_N &&
-      g->K >= 64 * (int64_t)want) {
-    GK_TRY(grow(&tls_ksplit, &tls_ksplit_size, (size_t)((want - 1) * g->M * g->N)));
-    job.ksplit = tls_ksplit;
-    pool_run(want, gemm_thread, &job);
-    for (int t = 1; t < job.parts; t++) {
-      const float *part = tls_ksplit + (int64_t)(t - 1) * g->M * g->N;
-      for (int64_t i = 0; i < g->M; i++)
-        for (int64_t j = 0; j < g->N; j++) g->c[i * g->c_rs + j] += part[i * g->N + j];
-    }
-    return 0;
-  }
   const double a_pack = g->a_cs == 1 ? 0.0 : 1.0;
   if (job.gemv) {
     job.tn = want;

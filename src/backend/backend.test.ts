@@ -244,6 +244,63 @@ test('gemm: GEMV with up to 16 rows when asked (setGemvRows, batched decoding)',
   assert.throws(() => native!.setGemvRows!(17), /rows must be an integer in 1\.\.16/);
 });
 
+test(
+  'gemm: a row of a small-M product with row-major B is the same alone and in a batch (K split too)',
+  { skip },
+  () => {
+    // A server decodes one sequence alone or with others: its logits must not depend on the company it keeps.
+    const previous = native!.setGemvRows!(16);
+    try {
+      withThreads(native!, (threads) => {
+        for (const [N, K] of [
+          [700, 1001], // big enough for two threads to split K
+          [200, 600], // alone: too small to split; 9 rows would be big enough, and must not split K either
+          [64, 100], // one thread
+        ]) {
+          const M = 9;
+          const a = randomF32(M * K);
+          const b = randomF32(K * N);
+          const run = (rows: number, aOffset: number): Float32Array => {
+            const c = new Float32Array(rows * N);
+            native!.gemm({
+              batch: 1,
+              M: rows,
+              N,
+              K,
+              alpha: 1,
+              beta: 0,
+              a,
+              aOffset,
+              aRowStride: K,
+              aColStride: 1,
+              aBatchStride: 0,
+              b,
+              bOffset: 0,
+              bRowStride: N,
+              bColStride: 1,
+              bBatchStride: 0,
+              c,
+              cOffset: 0,
+              cRowStride: N,
+              cBatchStride: 0,
+            });
+            return c;
+          };
+          const all = run(M, 0);
+          for (const r of [0, 4, 8])
+            assert.deepEqual(
+              run(1, r * K),
+              all.subarray(r * N, (r + 1) * N),
+              `row ${r}, N ${N}, K ${K}, threads ${threads}`,
+            );
+        }
+      });
+    } finally {
+      native!.setGemvRows!(previous);
+    }
+  },
+);
+
 test('gemm: batched, shared B, overlapping C batches', { skip }, () => {
   const cases: GemmCase[] = [];
   for (const [la, lb] of [
