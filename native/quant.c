@@ -283,11 +283,11 @@ static void portable_rows(const linear_job *g, int64_t j0, int64_t j1) {
     int64_t p = 0;                                                                                           \
     const int64_t eb = ldt == PACK_INT8 ? 1 : ldt == PACK_BF16 ? 2 : 4;                                      \
     for (; p + VL <= K; p += VL) {                                                                           \
-      /* Decoding (R = 8) fetches the next tile's rows ahead: the conversions leave fewer loads in flight */   \
-      /* than the f32 GEMV has, and the hardware prefetchers alone reach ~half the DRAM bandwidth. */         \
+      /* Decoding (R = 8) prefetches the rows of the tile after next: the conversions leave fewer loads in */ \
+      /* flight than the f32 GEMV has, and the hardware prefetchers alone reach ~half the DRAM bandwidth. */   \
       if (R == 8 && ((p * eb) & 63) == 0)                                                                    \
         for (int k = 0; k < R; k++)                                                                          \
-          _mm_prefetch((const char *)wb + (o[k] + 2 * R * K + p) * eb, _MM_HINT_T0);                             \
+          _mm_prefetch((const char *)wb + (o[k] + 2 * R * K + p) * eb, _MM_HINT_T0);                         \
       VF b[8];                                                                                               \
       for (int k = 0; k < R; k++) b[k] = loadw_##SUFFIX(ldt, wb, o[k] + p);                                  \
       for (int r = 0; r < m; r++) {                                                                          \
@@ -377,7 +377,7 @@ GPTKIT_TARGET_AVX512BF16 static inline __attribute__((always_inline)) void tile_
     for (int k = 0; k < R; k++) acc[r][k] = _mm512_setzero_ps();
   int64_t p = 0;
   for (; p + 32 <= K; p += 32) {
-    if (R == 8) /* decoding: the next tile's rows, as in tile_avx512 */
+    if (R == 8) /* decoding: the next tile's rows (one 64-byte line per row and step; see tile_avx512) */
       for (int k = 0; k < R; k++) _mm_prefetch((const char *)(w[k] + R * K + p), _MM_HINT_T0);
     __m512bh b[8];
     for (int k = 0; k < R; k++) b[k] = (__m512bh)_mm512_loadu_si512(w[k] + p);
