@@ -31,15 +31,6 @@ typedef struct {
 /* Attention-weight dropout with a counter-based mask: weight (bh, query position i, key position j) is kept
  * iff (fmix32(row_base(i) + j * 0x9e3779b9) >> 8) >= threshold. The forward and backward regenerate the
  * same mask without storing it; src/backend/backend.ts (dropoutRowBase, dropoutUniform) is the reference. */
-static inline uint32_t fmix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
-}
-
 static inline uint32_t dropout_row_base(const attention_args *a, int64_t h, int64_t qpos) {
   return fmix32(fmix32(a->dropout_seed ^ (uint32_t)h) ^ (uint32_t)qpos);
 }

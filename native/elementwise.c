@@ -19,15 +19,6 @@ typedef struct {
   int beta;
 } ew_job;
 
-static inline uint32_t fmix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
-}
-
 static void ew_share(void *ctx, int tid, int nthreads) {
   const ew_job *j = ctx;
   int64_t units = (j->n + ELEMENTWISE_ALIGN - 1) / ELEMENTWISE_ALIGN, lo, hi;

@@ -49,6 +49,16 @@ void pool_set_threads(int n);
  * want <= 1 (or a pool busy with another caller) runs fn(ctx, 0, 1) inline. */
 void pool_run(int want, pool_fn fn, void *ctx);
 /* Even split of [0, n) into parts: the range of part `i` (used by every kernel to partition rows). */
+/* MurmurHash3's 32-bit finaliser: the counter hash of every dropout mask (fmix32 in src/backend/backend.ts). */
+GPTKIT_ALWAYS_INLINE uint32_t fmix32(uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
 GPTKIT_ALWAYS_INLINE void split_range(int64_t n, int parts, int i, int64_t *lo, int64_t *hi) {
   *lo = n * i / parts;
   *hi = n * (i + 1) / parts;

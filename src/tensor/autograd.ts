@@ -1,6 +1,6 @@
 // Reverse-mode autograd over the tape that ops record on their outputs (Tensor.node).
 // Ops define their own backward closures (src/ops); this file only orders and accumulates.
-import { getBackend } from '../backend/index.js';
+import { getBackend, jsBackend, type FloatArray } from '../backend/index.js';
 import { empty, forEachIndex, keep, shapeStr, Tensor, type GradNode } from './tensor.js';
 
 let gradEnabled = true;
@@ -52,9 +52,13 @@ function sumInto(a: Tensor, b: Tensor | null): Tensor {
     if (b) {
       const bd = b.data;
       const bo = b.offset;
-      if (od instanceof Float32Array && ad instanceof Float32Array && bd instanceof Float32Array)
-        getBackend().add(ad.subarray(ao, ao + n), bd.subarray(bo, bo + n), od, n);
-      else for (let i = 0; i < n; i++) od[i] = ad[ao + i] + bd[bo + i];
+      const native = od instanceof Float32Array && ad instanceof Float32Array && bd instanceof Float32Array;
+      (native ? getBackend() : jsBackend).add(
+        ad.subarray(ao, ao + n) as FloatArray,
+        bd.subarray(bo, bo + n) as FloatArray,
+        od as FloatArray,
+        n,
+      );
     } else od.set(ad.subarray(ao, ao + n));
     return out;
   }

@@ -19,6 +19,7 @@ import { shapeStr, Storage, Tensor } from '../../tensor/tensor.js';
 import { getBackend, WEIGHT_DTYPES, type PackedMatrix, type WeightDtype } from '../../backend/index.js';
 import { allocatePackedWeights } from './quantize.js';
 import { packWeightInto } from '../../ops/linear.js';
+import { copyInto } from '../../ops/view.js';
 import { configToHF, parseModelConfig, type GPTConfig } from './config.js';
 import { GPTModel } from './gpt.js';
 import { withoutInit } from '../../nn/layers.js';
@@ -56,14 +57,15 @@ const view = (t: Tensor) => t.data.subarray(t.offset, t.offset + t.size) as Floa
 function dense(t: Tensor): Float32Array {
   if (t.isContiguous()) return view(t);
   const out = new Float32Array(t.size);
-  const cols = t.ndim === 2 ? t.shape[1] : t.size;
-  packWeightInto(out, cols, t.data as Float32Array, {
-    srcOffset: t.offset,
-    rowStride: t.ndim === 2 ? t.strides[0] : 0,
-    colStride: t.strides[t.ndim - 1],
-    rows: t.ndim === 2 ? t.shape[0] : 1,
-  });
+  copyInto(t, out, 0);
   return out;
+}
+
+/** A NaN or infinity in a file gives garbage at inference, never an error: loads refuse it, naming the tensor. */
+function nonFinite(path: string, name: string, value: number): Error {
+  return new Error(
+    `${path}: tensor '${name}' holds a non-finite value (${value}); the file is damaged or was saved from a diverged model`,
+  );
 }
 
 /** Where a weight's values go: its packed storage, or its own f32 memory. */
@@ -424,11 +426,7 @@ async function streamInto(path: string, steps: LoadStep[]): Promise<void> {
     };
     const finite = (st: LoadStep, data: Float32Array) => {
       const i = getBackend().firstNonFinite(data);
-      // A NaN or infinity in the file gives garbage at inference, never an error: refuse it here, by name.
-      if (i !== -1)
-        throw new Error(
-          `${path}: tensor '${normaliseName(st.info.name)}' holds a non-finite value (${data[i]}); the file is damaged or was saved from a diverged model`,
-        );
+      if (i !== -1) throw nonFinite(path, normaliseName(st.info.name), data[i]);
     };
     let next = steps.length ? fetch(0) : null;
     for (let k = 0; k < steps.length; k++) {
@@ -491,10 +489,7 @@ async function mapInto(
     const src = dataOf(t);
     // Reading every value once also brings the file's pages in, so the first forward pass does not.
     const bad = backend.firstNonFinite(src);
-    if (bad !== -1)
-      throw new Error(
-        `${path}: tensor '${name}' holds a non-finite value (${src[bad]}); the file is damaged or was saved from a diverged model`,
-      );
+    if (bad !== -1) throw nonFinite(path, name, src[bad]);
     const e = layout.get(name)!;
     e.views(src).forEach((v, k) => {
       v.name = names.get(e.params[k]) ?? ''; // errors about a view name the weight
